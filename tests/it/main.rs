@@ -1,0 +1,9 @@
+//! Integration tests: one test binary, real nats-server processes on random ports, the project's
+//! simulator on port 0.
+
+mod apple_client;
+mod faults;
+mod receiver;
+mod simulator;
+mod support;
+mod worker;
