@@ -72,7 +72,7 @@ fn version_of(binary: &Path) -> Option<(u32, u32)> {
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     // "nats-server: v2.12.8"
-    let v = text.split('v').nth(1)?.trim();
+    let v = text.split_whitespace().last()?.trim_start_matches('v');
     let mut parts = v.split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
