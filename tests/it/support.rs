@@ -6,7 +6,9 @@ pub use vppbridge::natsproc::NatsServer;
 
 /// Starts a fresh nats-server with JetStream on a random port and a temporary store.
 pub async fn nats() -> NatsServer {
-    NatsServer::start().await.expect("nats-server starts (run scripts/install-nats-server)")
+    NatsServer::start()
+        .await
+        .expect("nats-server starts (run scripts/install-nats-server)")
 }
 
 #[tokio::test]
@@ -21,7 +23,11 @@ async fn nats_server_comes_back_on_the_same_port_with_its_store() {
     })
     .await
     .unwrap();
-    js.publish("smoke.a", "x".into()).await.unwrap().await.unwrap();
+    js.publish("smoke.a", "x".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     server.restart().await.unwrap();
     let client = async_nats::connect(server.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
