@@ -147,6 +147,7 @@ impl Metrics {
             sync_runs: Family::default(),
             sync_differences: Family::default(),
         };
+        let mut r = Registry::with_prefix("vppbridge");
         r.register(
             "notifications",
             "Notification requests by outcome",
