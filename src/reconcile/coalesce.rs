@@ -1,0 +1,165 @@
+//! Coalescing verifications: requests about the same asset that arrive close together become
+//! one. A request is due `window` after the LAST request for its asset (so a burst spread over
+//! time still costs one read), but never later than `max_wait` after the first (so a steady
+//! trickle cannot postpone it forever). Time is passed in, so the rules are tested without
+//! clocks.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::{AssetId, VerifyRequest};
+
+/// One asset's gathered requests and whoever waits for their outcome.
+#[derive(Debug)]
+pub struct Pending<W> {
+    /// The merged request.
+    pub request: VerifyRequest,
+    /// When the first request arrived.
+    pub first: Instant,
+    /// When the last request arrived.
+    pub last: Instant,
+    /// Those waiting for the verification (one per notification).
+    pub waiters: Vec<W>,
+}
+
+impl<W> Pending<W> {
+    fn due(&self, window: Duration, max_wait: Duration) -> Instant {
+        (self.last + window).min(self.first + max_wait)
+    }
+}
+
+/// Pending verifications of one location.
+#[derive(Debug)]
+pub struct Coalescer<W> {
+    window: Duration,
+    max_wait: Duration,
+    pending: BTreeMap<AssetId, Pending<W>>,
+}
+
+impl<W> Coalescer<W> {
+    /// A coalescer with the given window; `max_wait` is four windows.
+    pub fn new(window: Duration) -> Self {
+        Coalescer {
+            window,
+            max_wait: window * 4,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a request for `asset`, merging it with any pending one.
+    pub fn add(&mut self, asset: AssetId, request: VerifyRequest, now: Instant, waiter: W) {
+        match self.pending.get_mut(&asset) {
+            Some(p) => {
+                p.request.merge(request);
+                p.last = now;
+                p.waiters.push(waiter);
+            }
+            None => {
+                self.pending.insert(
+                    asset,
+                    Pending {
+                        request,
+                        first: now,
+                        last: now,
+                        waiters: vec![waiter],
+                    },
+                );
+            }
+        }
+    }
+
+    /// When the earliest pending verification is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.pending
+            .values()
+            .map(|p| p.due(self.window, self.max_wait))
+            .min()
+    }
+
+    /// Takes every verification due by `now` plus half a window, so that assets notified together
+    /// are verified together (and their counts can share one listing).
+    pub fn take_due(&mut self, now: Instant) -> Vec<(AssetId, Pending<W>)> {
+        let horizon = now + self.window / 2;
+        let due: Vec<AssetId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.due(self.window, self.max_wait) <= horizon)
+            .map(|(a, _)| a.clone())
+            .collect();
+        due.into_iter()
+            .filter_map(|a| self.pending.remove(&a).map(|p| (a, p)))
+            .collect()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Takes everything (shutdown).
+    pub fn drain(&mut self) -> Vec<(AssetId, Pending<W>)> {
+        std::mem::take(&mut self.pending).into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::Target;
+
+    fn asset(n: u32) -> AssetId {
+        AssetId {
+            adam_id: n.to_string(),
+            pricing_param: "STDQ".into(),
+        }
+    }
+
+    fn req(serial: &str) -> VerifyRequest {
+        VerifyRequest {
+            assignments: true,
+            counts: false,
+            targets: [Target::Device(serial.into())].into(),
+        }
+    }
+
+    #[test]
+    fn a_burst_of_250_requests_for_25_assets_becomes_25_verifications() {
+        let t0 = Instant::now();
+        let window = Duration::from_millis(200);
+        let mut c = Coalescer::new(window);
+        for i in 0..250u32 {
+            let at = t0 + Duration::from_millis(u64::from(i)); // spread over 250 ms
+            c.add(asset(i % 25), req(&format!("S{i}")), at, i);
+        }
+        assert!(c.take_due(t0 + Duration::from_millis(200)).is_empty());
+        let due = c.take_due(c.next_due().unwrap());
+        assert_eq!(due.len(), 25);
+        assert!(due.iter().all(|(_, p)| p.waiters.len() == 10));
+        assert!(due.iter().all(|(_, p)| p.request.targets.len() == 10));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_steady_trickle_is_verified_after_at_most_four_windows() {
+        let t0 = Instant::now();
+        let window = Duration::from_millis(100);
+        let mut c = Coalescer::new(window);
+        for i in 0..100u64 {
+            c.add(asset(1), req("S"), t0 + Duration::from_millis(i * 50), ());
+        }
+        assert_eq!(c.next_due(), Some(t0 + window * 4));
+    }
+
+    #[test]
+    fn requests_after_a_verification_start_a_new_one() {
+        let t0 = Instant::now();
+        let window = Duration::from_millis(100);
+        let mut c = Coalescer::new(window);
+        c.add(asset(1), req("A"), t0, 1);
+        assert_eq!(c.take_due(t0 + window).len(), 1);
+        c.add(asset(1), req("B"), t0 + window * 2, 2);
+        let due = c.take_due(t0 + window * 3);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].1.waiters, vec![2]);
+    }
+}
