@@ -1,0 +1,390 @@
+//! The verifier: one task per location that gathers verification requests (see
+//! [`crate::reconcile::coalesce`]) and, when they are due, reads Apple's truth for those assets
+//! and replaces their slice of the view with it.
+//!
+//! Requests come with a reply channel; each notification's handler waits on it, so a message is
+//! acknowledged only once the verification it triggered is durable in the view.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::location::{ErrorAction, Location};
+use crate::apple::AppleError;
+use crate::apple::types::{AssetsQuery, AssignmentsQuery};
+use crate::events::changes::{AssetValue, Cause};
+use crate::events::notification::AssignmentRef;
+use crate::reconcile::choose::{self, AssetRead, AssignmentRead};
+use crate::reconcile::coalesce::Coalescer;
+use crate::reconcile::{AssetId, Target, VerifyRequest, diff};
+use crate::view::Bucket;
+use crate::view::keys::{asset_key, assignment_key};
+
+/// Paginated reads run at once (Apple allows five).
+const PARALLEL_READS: usize = 4;
+
+/// What a verification ended with, as its waiters see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// The view holds Apple's truth for the asset.
+    Done {
+        /// Apple requests the verification batch made (shared by everyone who waited on it).
+        apple_calls: u32,
+        /// View keys it changed.
+        changes: usize,
+    },
+    /// It could not run; what to do about it.
+    Failed {
+        /// Retry, hold or skip.
+        action: ErrorAction,
+        /// Why.
+        reason: String,
+    },
+}
+
+type Reply = oneshot::Sender<VerifyOutcome>;
+
+struct Job {
+    asset: AssetId,
+    request: VerifyRequest,
+    cause: Cause,
+    reply: Reply,
+}
+
+/// A handle to a location's verifier.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl Verifier {
+    /// Starts the verifier task of a location.
+    pub fn spawn(loc: Arc<Location>, window: Duration, shutdown: CancellationToken) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(loc, window, rx, shutdown));
+        Verifier { tx }
+    }
+
+    /// Asks for a verification of `asset`; the answer comes once it is done.
+    pub fn request(
+        &self,
+        asset: AssetId,
+        request: VerifyRequest,
+        cause: Cause,
+    ) -> oneshot::Receiver<VerifyOutcome> {
+        let (reply, rx) = oneshot::channel();
+        // When the task is gone (shutdown) the reply is dropped and the waiter sees that.
+        let _ = self.tx.send(Job {
+            asset,
+            request,
+            cause,
+            reply,
+        });
+        rx
+    }
+}
+
+async fn run(
+    loc: Arc<Location>,
+    window: Duration,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    shutdown: CancellationToken,
+) {
+    let mut pending: Coalescer<(Cause, Reply)> = Coalescer::new(window);
+    loop {
+        let due = pending.next_due().map(Instant::from_std);
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            job = rx.recv() => match job {
+                None => break,
+                Some(j) => pending.add(j.asset, j.request, std::time::Instant::now(), (j.cause, j.reply)),
+            },
+            _ = async { match due { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                let batch = pending.take_due(std::time::Instant::now());
+                let batch = batch.into_iter().map(|(a, p)| (a, p.request, p.waiters)).collect();
+                verify_batch(&loc, batch).await;
+            }
+        }
+    }
+    for (_, p) in pending.drain() {
+        for (_, reply) in p.waiters {
+            let _ = reply.send(VerifyOutcome::Failed {
+                action: ErrorAction::Retry { after: None },
+                reason: "shutting down before the verification ran".into(),
+            });
+        }
+    }
+}
+
+type Batch = Vec<(AssetId, VerifyRequest, Vec<(Cause, Reply)>)>;
+
+async fn verify_batch(loc: &Location, batch: Batch) {
+    let started = Instant::now();
+    let outcome_for_all = |o: VerifyOutcome, waiters: Vec<(Cause, Reply)>| {
+        for (_, r) in waiters {
+            let _ = r.send(o.clone());
+        }
+    };
+    if let Some(kind) = loc.paused() {
+        for (_, _, w) in batch {
+            outcome_for_all(
+                VerifyOutcome::Failed {
+                    action: ErrorAction::Hold,
+                    reason: format!("location paused ({})", kind.as_str()),
+                },
+                w,
+            );
+        }
+        return;
+    }
+    let mut calls = 0u32;
+    // Counts first: one listing or one read per asset, whichever is fewer requests.
+    let count_assets: Vec<&AssetId> = batch
+        .iter()
+        .filter(|(_, r, _)| r.counts || r.assignments)
+        .map(|(a, _, _)| a)
+        .collect();
+    let truth_assets = match read_assets(loc, &count_assets, &mut calls).await {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let action = loc.classify(&e).await;
+            for (_, _, w) in batch {
+                outcome_for_all(
+                    VerifyOutcome::Failed {
+                        action: action.clone(),
+                        reason: e.to_string(),
+                    },
+                    w,
+                );
+            }
+            return;
+        }
+    };
+    let calls = std::sync::atomic::AtomicU32::new(calls);
+    let results: Vec<_> = futures::stream::iter(batch)
+        .map(|(asset, request, waiters)| {
+            let truth_assets = truth_assets.as_ref();
+            let calls = &calls;
+            async move {
+                let cause = waiters
+                    .first()
+                    .map(|(c, _)| c.clone())
+                    .unwrap_or_else(|| Cause::sync("verification"));
+                let r = verify_one(loc, &asset, &request, truth_assets, &cause, calls).await;
+                (asset, r, waiters)
+            }
+        })
+        .buffer_unordered(PARALLEL_READS)
+        .collect()
+        .await;
+    let calls = calls.into_inner();
+    for (asset, r, waiters) in results {
+        let o = match r {
+            Ok(changes) => VerifyOutcome::Done {
+                apple_calls: calls,
+                changes,
+            },
+            Err(VerifyError::Apple(e)) => VerifyOutcome::Failed {
+                action: loc.classify(&e).await,
+                reason: e.to_string(),
+            },
+            Err(VerifyError::Other(reason)) => VerifyOutcome::Failed {
+                action: ErrorAction::Retry { after: None },
+                reason,
+            },
+        };
+        tracing::debug!(location = %loc.id, adam_id = %asset.adam_id, outcome = ?o, duration_ms = started.elapsed().as_millis() as u64, "verification");
+        outcome_for_all(o, waiters);
+    }
+}
+
+enum VerifyError {
+    Apple(AppleError),
+    Other(String),
+}
+
+impl From<AppleError> for VerifyError {
+    fn from(e: AppleError) -> Self {
+        VerifyError::Apple(e)
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> VerifyError {
+    VerifyError::Other(e.to_string())
+}
+
+/// Reads the counts of `assets`: one `GET assets` traversal when that is cheaper, else one
+/// `GET assets?adamId=` each. Returns the assets Apple listed, by id.
+async fn read_assets(
+    loc: &Location,
+    assets: &[&AssetId],
+    calls: &mut u32,
+) -> Result<HashMap<AssetId, AssetValue>, AppleError> {
+    let mut out = HashMap::new();
+    if assets.is_empty() {
+        return Ok(out);
+    }
+    let client = loc.client();
+    let keep = |listed: Vec<crate::apple::types::ResponseAsset>, out: &mut HashMap<_, _>| {
+        for a in listed {
+            out.insert(
+                AssetId {
+                    adam_id: a.adam_id.0.clone(),
+                    pricing_param: a.pricing_param.clone(),
+                },
+                AssetValue::from(&a),
+            );
+        }
+    };
+    match choose::asset_read(assets.len(), loc.known_assets(), loc.page_size()) {
+        AssetRead::All => {
+            let p = client.all_assets(AssetsQuery::default()).await?;
+            *calls += p.pages;
+            loc.note_pages(p.items.len(), p.pages);
+            loc.note_known_assets(p.items.len());
+            loc.note_common(&p.common).await;
+            keep(p.items, &mut out);
+        }
+        AssetRead::PerAsset => {
+            for a in assets {
+                let p = client
+                    .all_assets(AssetsQuery {
+                        adam_id: Some(a.adam_id.clone()),
+                        ..Default::default()
+                    })
+                    .await?;
+                *calls += p.pages;
+                loc.note_common(&p.common).await;
+                keep(p.items, &mut out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn verify_one(
+    loc: &Location,
+    asset: &AssetId,
+    request: &VerifyRequest,
+    truth_assets: Option<&HashMap<AssetId, AssetValue>>,
+    cause: &Cause,
+    calls: &std::sync::atomic::AtomicU32,
+) -> Result<usize, VerifyError> {
+    let applier = &loc.applier;
+    let mut changes = 0;
+    if let Some(truth) = truth_assets
+        && (request.counts || request.assignments)
+    {
+        let key = asset_key(&loc.id, &asset.adam_id, &asset.pricing_param).map_err(other)?;
+        let changed = applier
+            .apply(&loc.id, Bucket::Assets, &key, truth.get(asset), cause)
+            .await
+            .map_err(other)?;
+        changes += usize::from(changed);
+    }
+    if !request.assignments {
+        return Ok(changes);
+    }
+    let prefix = asset_key(&loc.id, &asset.adam_id, &asset.pricing_param).map_err(other)?;
+    let current = applier
+        .view()
+        .slice(Bucket::Assignments, &prefix)
+        .await
+        .map_err(other)?;
+    let client = loc.client();
+    let query = |t: Option<&Target>| AssignmentsQuery {
+        adam_id: Some(asset.adam_id.clone()),
+        pricing_param: Some(asset.pricing_param.clone()),
+        serial_number: match t {
+            Some(Target::Device(s)) => Some(s.clone()),
+            _ => None,
+        },
+        client_user_id: match t {
+            Some(Target::User(u)) => Some(u.clone()),
+            _ => None,
+        },
+        ..Default::default()
+    };
+    let decode = |bytes: &bytes::Bytes| serde_json::from_slice::<AssignmentRef>(bytes).ok();
+    let mut truth: BTreeMap<String, AssignmentRef> = BTreeMap::new();
+    let mut now: BTreeMap<String, AssignmentRef> = BTreeMap::new();
+    match choose::assignment_read(&request.targets, current.len(), loc.page_size()) {
+        AssignmentRead::ByAsset => {
+            let p = client.all_assignments(query(None)).await?;
+            calls.fetch_add(p.pages, std::sync::atomic::Ordering::Relaxed);
+            loc.note_pages(p.items.len(), p.pages);
+            loc.note_common(&p.common).await;
+            for a in p.items {
+                let r = normalise(&a);
+                if r.adam_id == asset.adam_id && r.pricing_param == asset.pricing_param {
+                    truth.insert(assignment_key(&loc.id, &r).map_err(other)?, r);
+                }
+            }
+            for (k, (v, _)) in &current {
+                // An undecodable value is replaced: keep it out of `now` so it differs.
+                if let Some(a) = decode(v) {
+                    now.insert(k.clone(), a);
+                }
+            }
+            for k in current.keys() {
+                if !now.contains_key(k) && !truth.contains_key(k) {
+                    // Undecodable and gone at Apple: remove it.
+                    now.insert(k.clone(), placeholder());
+                }
+            }
+        }
+        AssignmentRead::ByTargets(targets) => {
+            for t in &targets {
+                let p = client.all_assignments(query(Some(t))).await?;
+                calls.fetch_add(p.pages, std::sync::atomic::Ordering::Relaxed);
+                loc.note_common(&p.common).await;
+                let key = assignment_key(&loc.id, &t.assignment(asset)).map_err(other)?;
+                if let Some((v, _)) = current.get(&key) {
+                    now.insert(key.clone(), decode(v).unwrap_or_else(placeholder));
+                }
+                if let Some(a) =
+                    p.items.iter().map(normalise).find(|r| {
+                        r.adam_id == asset.adam_id && r.pricing_param == asset.pricing_param
+                    })
+                {
+                    truth.insert(key, a);
+                }
+            }
+        }
+    }
+    let writes = diff(&now, &truth);
+    changes += applier
+        .apply_many(&loc.id, Bucket::Assignments, writes, cause)
+        .await
+        .map_err(other)?;
+    Ok(changes)
+}
+
+/// A value no real assignment equals, standing for an undecodable stored value.
+fn placeholder() -> AssignmentRef {
+    AssignmentRef {
+        adam_id: String::new(),
+        pricing_param: String::new(),
+        serial_number: None,
+        client_user_id: None,
+    }
+}
+
+/// The view's form of an assignment (no user state).
+pub fn normalise(a: &crate::apple::types::Assignment) -> AssignmentRef {
+    AssignmentRef {
+        adam_id: a.adam_id.0.clone(),
+        pricing_param: a.pricing_param.clone(),
+        serial_number: a.serial_number.clone(),
+        client_user_id: if a.serial_number.is_some() {
+            None
+        } else {
+            a.client_user_id.clone()
+        },
+    }
+}
