@@ -110,7 +110,7 @@ pub enum SyncError {
         location: String,
         /// Apple's error.
         #[source]
-        source: AppleError,
+        source: Box<AppleError>,
     },
     /// The location is paused.
     #[error(
@@ -229,7 +229,7 @@ impl Run<'_> {
                 self.loc.classify(&e).await;
                 Err(SyncError::Apple {
                     location: self.loc.id.clone(),
-                    source: e,
+                    source: Box::new(e),
                 })
             }
         }

@@ -7,8 +7,12 @@ use async_nats::jetstream::{self, kv, stream};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use vppbridge::changes::{Applier, Publisher};
+use vppbridge::config::{Config, LocationConfig};
 use vppbridge::events::changes::Cause;
 use vppbridge::events::notification::AssignmentRef;
+use vppbridge::events::notification::{
+    Action, AssetManagementData, Notification, NotificationMeta, Outcome, PlainData,
+};
 use vppbridge::metrics::Metrics;
 use vppbridge::view::{Bucket, View, keys};
 
@@ -45,15 +49,14 @@ pub async fn setup(js: &jetstream::Context) {
 pub struct Env {
     pub server: NatsServer,
     pub js: jetstream::Context,
-    pub client: async_nats::Client,
 }
 
 pub async fn env() -> Env {
     let server = nats().await;
     let client = async_nats::connect(server.url()).await.unwrap();
-    let js = jetstream::new(client.clone());
+    let js = jetstream::new(client);
     setup(&js).await;
-    Env { server, js, client }
+    Env { server, js }
 }
 
 async fn applier(js: &jetstream::Context) -> Applier {
@@ -300,5 +303,267 @@ async fn a_slice_holds_only_the_live_keys_under_its_prefix() {
     assert_eq!(listed, vec![device("2", "D")]);
 }
 
-#[allow(dead_code)]
-fn _unused(_: Arc<()>, _: CancellationToken) {}
+/// A `.vpptoken` that expires in `days` days.
+pub fn token_text(days: i64) -> String {
+    use base64::Engine;
+    let exp = chrono::Utc::now() + chrono::TimeDelta::days(days);
+    let json = serde_json::json!({
+        "token": "dGVzdA==",
+        "expDate": vppbridge::apple::types::format_apple_date(exp),
+        "orgName": "Test School",
+    });
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+/// A configuration with one location `school` and short delays everywhere.
+pub fn config(dir: &std::path::Path, nats_url: &str, apple_url: &str, token: &str) -> Config {
+    let token_file = dir.join("school.vpptoken");
+    std::fs::write(&token_file, token).unwrap();
+    let secret = dir.join("school.secret");
+    std::fs::write(&secret, "secret").unwrap();
+    let mut c = Config::default();
+    c.nats.url = nats_url.into();
+    c.apple.base_url = apple_url.into();
+    c.apple.max_attempts = 2;
+    c.apple.retry_base_delay_ms = 10;
+    c.apple.retry_max_delay_secs = 1;
+    c.apple.request_timeout_secs = 5;
+    c.apple.max_requests_per_second = 200;
+    c.mdm.id = "vppbridge-test".into();
+    c.worker.ack_wait_secs = 2;
+    c.worker.backoff_secs = vec![1];
+    c.worker.max_deliver = 3;
+    c.worker.coalesce_window_ms = 200;
+    c.worker.hold_delay_ms = 100;
+    c.worker.token_check_interval_ms = 100;
+    c.sync.incremental_interval_secs = 0;
+    c.sync.full_interval_secs = 0;
+    c.locations = vec![LocationConfig {
+        id: "school".into(),
+        token_file,
+        notification_secret_file: secret,
+        previous_notification_secret_file: None,
+        notification_types: None,
+    }];
+    c
+}
+
+/// A worker running in this process until the returned token is cancelled.
+pub struct Worker {
+    pub stop: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+pub async fn start_worker(config: &Config, url: &str) -> Worker {
+    let client = async_nats::connect(url).await.unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(vppbridge::worker::run(
+        Arc::new(config.clone()),
+        client,
+        Metrics::new(),
+        stop.clone(),
+    ));
+    Worker { stop, task }
+}
+
+impl Worker {
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// Publishes a notification event the way the receiver does.
+pub async fn publish(js: &jetstream::Context, n: &Notification) {
+    let meta = n.meta();
+    let id = format!("{}:{}", meta.location, meta.notification_id);
+    let event = vppbridge::events::CloudEvent::new(
+        id.clone(),
+        &meta.location,
+        n.event_type(),
+        chrono::Utc::now(),
+        n.subject(),
+        n.data_json(),
+    );
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("Nats-Msg-Id", id.as_str());
+    js.publish_with_headers(
+        format!("vpp.notifications.{}.{}", meta.location, n.kind()),
+        h,
+        serde_json::to_vec(&event).unwrap().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+}
+
+pub fn meta(id: &str, kind: &str) -> NotificationMeta {
+    NotificationMeta {
+        location: "school".into(),
+        u_id: "uid".into(),
+        notification_id: id.into(),
+        notification_type: kind.into(),
+    }
+}
+
+/// Polls `f` every 50 ms until it is true or `secs` pass.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within {secs} s: {what}");
+}
+
+async fn consumer_idle(js: &jetstream::Context) -> bool {
+    let Ok(s) = js.get_stream("VPP_NOTIFICATIONS").await else {
+        return false;
+    };
+    match s.consumer_info("vppbridge-worker").await {
+        Ok(i) => i.num_pending == 0 && i.num_ack_pending == 0,
+        Err(_) => false,
+    }
+}
+
+async fn count(js: &jetstream::Context, stream: &str) -> u64 {
+    js.get_stream(stream)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_an_event_is_dead_lettered_with_its_error() {
+    let e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(
+        dir.path(),
+        &e.server.url(),
+        "http://127.0.0.1:9/mdm/v2/",
+        &token_text(300),
+    );
+    let w = start_worker(&c, &e.server.url()).await;
+    e.js.publish(
+        "vpp.notifications.school.asset_management",
+        "not json".into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    eventually(10, "a dead letter", || async {
+        count(&e.js, "VPP_DLQ").await == 1
+    })
+    .await;
+    let dlq = stream_json(&e.js, "VPP_DLQ").await;
+    assert_eq!(dlq[0]["event"], "not json");
+    assert_eq!(dlq[0]["deliveries"], 1);
+    assert!(
+        dlq[0]["error"].as_str().unwrap().contains("CloudEvents"),
+        "{dlq:?}"
+    );
+    eventually(5, "the consumer is idle", || consumer_idle(&e.js)).await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_test_notification_is_acknowledged_and_changes_nothing() {
+    let e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(
+        dir.path(),
+        &e.server.url(),
+        "http://127.0.0.1:9/mdm/v2/",
+        &token_text(300),
+    );
+    let w = start_worker(&c, &e.server.url()).await;
+    publish(
+        &e.js,
+        &Notification::Test(PlainData {
+            meta: meta("t-1", "TEST_NOTIFICATION"),
+            raw: serde_json::json!({}),
+        }),
+    )
+    .await;
+    eventually(10, "the test notification is acknowledged", || {
+        consumer_idle(&e.js)
+    })
+    .await;
+    assert_eq!(count(&e.js, "VPP_CHANGES").await, 0);
+    assert_eq!(count(&e.js, "VPP_DLQ").await, 0);
+    w.stop().await;
+}
+
+fn associate(id: &str, pairs: &[(&str, &str)]) -> Notification {
+    Notification::AssetManagement(AssetManagementData {
+        meta: meta(id, "ASSET_MANAGEMENT"),
+        event_id: format!("event-{id}"),
+        action: Action::Associate,
+        result: Outcome::Success,
+        assignments: pairs.iter().map(|(a, s)| device(a, s)).collect(),
+        error: None,
+        raw: serde_json::json!({}),
+    })
+}
+
+#[tokio::test]
+async fn a_paused_location_holds_its_messages_and_resumes_when_told() {
+    let e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(
+        dir.path(),
+        &e.server.url(),
+        "http://127.0.0.1:9/mdm/v2/",
+        &token_text(300),
+    );
+    c.worker.max_deliver = 2;
+    let view = View::open(&e.js).await.unwrap();
+    view.set_state(
+        "school.guard",
+        &vppbridge::view::state::GuardState {
+            paused: true,
+            reason: Some("token_expired".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let w = start_worker(&c, &e.server.url()).await;
+    publish(&e.js, &associate("n-1", &[("1", "S1")])).await;
+    // Held past its last delivery: put back on the stream, not dead-lettered, view untouched.
+    eventually(10, "the held message is put back", || async {
+        count(&e.js, "VPP_NOTIFICATIONS").await >= 2
+    })
+    .await;
+    assert_eq!(count(&e.js, "VPP_DLQ").await, 0);
+    assert!(
+        view.slice(Bucket::Assignments, "school")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    vppbridge::view::cli::resume_location(&view, "school")
+        .await
+        .unwrap();
+    eventually(10, "the delta is applied once resumed", || async {
+        view.slice(Bucket::Assignments, "school")
+            .await
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+    w.stop().await;
+}
