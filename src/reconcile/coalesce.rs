@@ -1,8 +1,10 @@
 //! Coalescing verifications: requests about the same asset that arrive close together become
-//! one. A request is due `window` after the LAST request for its asset (so a burst spread over
-//! time still costs one read), but never later than `max_wait` after the first (so a steady
-//! trickle cannot postpone it forever). Time is passed in, so the rules are tested without
-//! clocks.
+//! one. A handler first *announces* that a request is coming (when its message arrives), then
+//! applies its delta and *adds* the request. A verification is due `window` after the LAST
+//! request for its asset once no announced request is still outstanding (so a burst whose deltas
+//! take a while to apply still costs one read), but never later than `max_wait` (ten windows)
+//! after the first (so a steady trickle cannot postpone it forever). Time is passed in, so the
+//! rules are tested without clocks.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,11 +22,28 @@ pub struct Pending<W> {
     pub last: Instant,
     /// Those waiting for the verification (one per notification).
     pub waiters: Vec<W>,
+    /// Requests announced and not yet added (their deltas are being applied).
+    pub outstanding: usize,
 }
 
 impl<W> Pending<W> {
     fn due(&self, window: Duration, max_wait: Duration) -> Instant {
-        (self.last + window).min(self.first + max_wait)
+        let cap = self.first + max_wait;
+        if self.outstanding > 0 {
+            cap
+        } else {
+            (self.last + window).min(cap)
+        }
+    }
+
+    fn new(now: Instant) -> Self {
+        Pending {
+            request: VerifyRequest::default(),
+            first: now,
+            last: now,
+            waiters: Vec::new(),
+            outstanding: 0,
+        }
     }
 }
 
@@ -37,35 +56,46 @@ pub struct Coalescer<W> {
 }
 
 impl<W> Coalescer<W> {
-    /// A coalescer with the given window; `max_wait` is four windows.
+    /// A coalescer with the given window; `max_wait` is ten windows.
     pub fn new(window: Duration) -> Self {
         Coalescer {
             window,
-            max_wait: window * 4,
+            max_wait: window * 10,
             pending: BTreeMap::new(),
         }
     }
 
-    /// Adds a request for `asset`, merging it with any pending one.
-    pub fn add(&mut self, asset: AssetId, request: VerifyRequest, now: Instant, waiter: W) {
-        match self.pending.get_mut(&asset) {
-            Some(p) => {
-                p.request.merge(request);
-                p.last = now;
-                p.waiters.push(waiter);
-            }
-            None => {
-                self.pending.insert(
-                    asset,
-                    Pending {
-                        request,
-                        first: now,
-                        last: now,
-                        waiters: vec![waiter],
-                    },
-                );
+    /// Notes that a request for `asset` is coming (its message arrived).
+    pub fn announce(&mut self, asset: AssetId, now: Instant) {
+        let p = self
+            .pending
+            .entry(asset)
+            .or_insert_with(|| Pending::new(now));
+        p.outstanding += 1;
+        p.last = now;
+    }
+
+    /// Withdraws an announcement whose request will not come (its handler failed first).
+    pub fn withdraw(&mut self, asset: &AssetId) {
+        if let Some(p) = self.pending.get_mut(asset) {
+            p.outstanding = p.outstanding.saturating_sub(1);
+            if p.outstanding == 0 && p.waiters.is_empty() {
+                self.pending.remove(asset);
             }
         }
+    }
+
+    /// Adds a request for `asset` (settling one announcement, if any), merging it with any
+    /// pending one.
+    pub fn add(&mut self, asset: AssetId, request: VerifyRequest, now: Instant, waiter: W) {
+        let p = self
+            .pending
+            .entry(asset)
+            .or_insert_with(|| Pending::new(now));
+        p.outstanding = p.outstanding.saturating_sub(1);
+        p.request.merge(request);
+        p.last = now;
+        p.waiters.push(waiter);
     }
 
     /// When the earliest pending verification is due.
@@ -140,14 +170,50 @@ mod tests {
     }
 
     #[test]
-    fn a_steady_trickle_is_verified_after_at_most_four_windows() {
+    fn a_steady_trickle_is_verified_after_at_most_ten_windows() {
         let t0 = Instant::now();
         let window = Duration::from_millis(100);
         let mut c = Coalescer::new(window);
         for i in 0..100u64 {
             c.add(asset(1), req("S"), t0 + Duration::from_millis(i * 50), ());
         }
-        assert_eq!(c.next_due(), Some(t0 + window * 4));
+        assert_eq!(c.next_due(), Some(t0 + window * 10));
+    }
+
+    #[test]
+    fn a_verification_waits_for_announced_requests_whose_deltas_are_still_applying() {
+        let t0 = Instant::now();
+        let window = Duration::from_millis(100);
+        let mut c = Coalescer::new(window);
+        c.announce(asset(1), t0);
+        c.announce(asset(1), t0);
+        c.add(asset(1), req("A"), t0 + window, 1);
+        // One request still outstanding: only the cap makes it due.
+        assert_eq!(c.next_due(), Some(t0 + window * 10));
+        assert!(c.take_due(t0 + window * 3).is_empty());
+        c.add(asset(1), req("B"), t0 + window * 5, 2);
+        assert_eq!(c.next_due(), Some(t0 + window * 6));
+        let due = c.take_due(t0 + window * 6);
+        assert_eq!(due[0].1.waiters, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_withdrawn_announcement_does_not_hold_the_verification_back() {
+        let t0 = Instant::now();
+        let window = Duration::from_millis(100);
+        let mut c = Coalescer::new(window);
+        c.announce(asset(1), t0);
+        c.announce(asset(1), t0);
+        c.withdraw(&asset(1));
+        c.add(asset(1), req("A"), t0, 1);
+        assert_eq!(c.next_due(), Some(t0 + window));
+        c.announce(asset(2), t0);
+        c.withdraw(&asset(2));
+        assert_eq!(
+            c.take_due(t0 + window).len(),
+            1,
+            "nothing pending for asset 2"
+        );
     }
 
     #[test]

@@ -84,15 +84,25 @@ pub async fn handle(shared: &Shared, msg: &Message, report: &mut Report) -> Verd
     }
     report.adam_ids = plan.verify.keys().map(|a| a.adam_id.clone()).collect();
     let cause = Cause::notification(meta.notification_id.clone());
-    if let Err(v) = apply_delta(loc, &plan, &cause, report).await {
-        return v;
-    }
-    if let Err(v) = report_failures(shared, loc, &plan, &cause).await {
-        return v;
-    }
     let Some(verifier) = shared.verifiers.get(&loc.id) else {
-        return Verdict::Ack;
+        return Verdict::Terminate {
+            reason: format!("location `{}` has no verifier", loc.id),
+        };
     };
+    // Announce first, so the verification of these assets waits for this delta.
+    for asset in plan.verify.keys() {
+        verifier.announce(asset.clone());
+    }
+    let applied = match apply_delta(loc, &plan, &cause, report).await {
+        Ok(()) => report_failures(shared, loc, &plan, &cause).await,
+        Err(v) => Err(v),
+    };
+    if let Err(v) = applied {
+        for asset in plan.verify.keys() {
+            verifier.withdraw(asset.clone());
+        }
+        return v;
+    }
     let waits: Vec<_> = plan
         .verify
         .into_iter()

@@ -49,11 +49,15 @@ pub enum VerifyOutcome {
 
 type Reply = oneshot::Sender<VerifyOutcome>;
 
-struct Job {
-    asset: AssetId,
-    request: VerifyRequest,
-    cause: Cause,
-    reply: Reply,
+enum Job {
+    Announce(AssetId),
+    Withdraw(AssetId),
+    Request {
+        asset: AssetId,
+        request: VerifyRequest,
+        cause: Cause,
+        reply: Reply,
+    },
 }
 
 /// A handle to a location's verifier.
@@ -70,7 +74,20 @@ impl Verifier {
         Verifier { tx }
     }
 
-    /// Asks for a verification of `asset`; the answer comes once it is done.
+    /// Says a request for `asset` will follow once a delta is applied, so the verification
+    /// waits for it.
+    pub fn announce(&self, asset: AssetId) {
+        // When the task is gone (shutdown) there is nothing to hold back.
+        let _ = self.tx.send(Job::Announce(asset));
+    }
+
+    /// Takes back an announcement whose request will not come.
+    pub fn withdraw(&self, asset: AssetId) {
+        let _ = self.tx.send(Job::Withdraw(asset));
+    }
+
+    /// Asks for a verification of `asset` (settling one announcement); the answer comes once
+    /// it is done.
     pub fn request(
         &self,
         asset: AssetId,
@@ -79,7 +96,7 @@ impl Verifier {
     ) -> oneshot::Receiver<VerifyOutcome> {
         let (reply, rx) = oneshot::channel();
         // When the task is gone (shutdown) the reply is dropped and the waiter sees that.
-        let _ = self.tx.send(Job {
+        let _ = self.tx.send(Job::Request {
             asset,
             request,
             cause,
@@ -102,11 +119,19 @@ async fn run(
             _ = shutdown.cancelled() => break,
             job = rx.recv() => match job {
                 None => break,
-                Some(j) => pending.add(j.asset, j.request, std::time::Instant::now(), (j.cause, j.reply)),
+                Some(Job::Announce(a)) => pending.announce(a, std::time::Instant::now()),
+                Some(Job::Withdraw(a)) => pending.withdraw(&a),
+                Some(Job::Request { asset, request, cause, reply }) => {
+                    pending.add(asset, request, std::time::Instant::now(), (cause, reply))
+                }
             },
             _ = async { match due { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                 let batch = pending.take_due(std::time::Instant::now());
-                let batch = batch.into_iter().map(|(a, p)| (a, p.request, p.waiters)).collect();
+                let batch = batch
+                    .into_iter()
+                    .filter(|(_, p)| !p.waiters.is_empty())
+                    .map(|(a, p)| (a, p.request, p.waiters))
+                    .collect();
                 verify_batch(&loc, batch).await;
             }
         }
