@@ -567,3 +567,103 @@ async fn a_paused_location_holds_its_messages_and_resumes_when_told() {
     .await;
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_expiring_within_30_days_raises_one_alert_across_restarts() {
+    let e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(
+        dir.path(),
+        &e.server.url(),
+        "http://127.0.0.1:9/mdm/v2/",
+        &token_text(10),
+    );
+    for _ in 0..2 {
+        let w = start_worker(&c, &e.server.url()).await;
+        eventually(10, "the alert", || async {
+            count(&e.js, "VPP_ALERTS").await >= 1
+        })
+        .await;
+        w.stop().await;
+    }
+    let alerts = stream_json(&e.js, "VPP_ALERTS").await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["type"], "vppbridge.alert.token_expiring.v1");
+    assert_eq!(alerts[0]["data"]["paused"], false);
+    assert!(alerts[0]["data"]["tokenExpiresAt"].is_string());
+}
+
+#[tokio::test]
+async fn a_token_far_from_expiry_raises_no_alert() {
+    let e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(
+        dir.path(),
+        &e.server.url(),
+        "http://127.0.0.1:9/mdm/v2/",
+        &token_text(300),
+    );
+    let w = start_worker(&c, &e.server.url()).await;
+    // The consumer is created after every location opened; by then any alert would be out.
+    eventually(10, "the consumer exists", || async {
+        let s = e.js.get_stream("VPP_NOTIFICATIONS").await.unwrap();
+        s.consumer_info("vppbridge-worker").await.is_ok()
+    })
+    .await;
+    w.stop().await;
+    assert_eq!(count(&e.js, "VPP_ALERTS").await, 0);
+}
+
+#[tokio::test]
+async fn replacing_the_token_file_resumes_a_paused_location_and_status_shows_it() {
+    let e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(
+        dir.path(),
+        &e.server.url(),
+        "http://127.0.0.1:9/mdm/v2/",
+        &token_text(300),
+    );
+    let view = View::open(&e.js).await.unwrap();
+    view.set_state(
+        "school.guard",
+        &vppbridge::view::state::GuardState {
+            paused: true,
+            reason: Some("token_revoked".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let status = vppbridge::view::cli::read_status(&e.js, &view, &c)
+        .await
+        .unwrap();
+    assert_eq!(
+        status.locations[0].paused_reason.as_deref(),
+        Some("token_revoked")
+    );
+    let w = start_worker(&c, &e.server.url()).await;
+    // Give the worker its first look at the file before replacing it.
+    eventually(10, "the consumer exists", || async {
+        let s = e.js.get_stream("VPP_NOTIFICATIONS").await.unwrap();
+        s.consumer_info("vppbridge-worker").await.is_ok()
+    })
+    .await;
+    let file = &c.locations[0].token_file;
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::write(file, token_text(200)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    eventually(10, "the location resumes", || async {
+        let s = vppbridge::view::cli::read_status(&e.js, &view, &c)
+            .await
+            .unwrap();
+        s.locations[0].paused_reason.is_none()
+    })
+    .await;
+    w.stop().await;
+}
