@@ -510,9 +510,13 @@ pub async fn sync(
             location: loc.id.clone(),
         })
         .inc_by(run.differences);
-    result?;
     state.last_run_id = Some(run_id.clone());
-    loc.applier.view().set_state(&key, &state).await?;
+    state.last_attempt = Some(Utc::now());
+    state.last_error = result.as_ref().err().map(|e| e.to_string());
+    if let Err(e) = loc.applier.view().set_state(&key, &state).await {
+        tracing::error!(location = %loc.id, error = %e, "cannot record the sync state");
+    }
+    result?;
     let summary = Summary {
         run_id,
         kind: ran,
@@ -529,7 +533,10 @@ pub async fn sync(
 /// incremental and full syncs at their intervals (0: off), skipped while the location is paused.
 pub async fn schedule(loc: Arc<Location>, config: SyncConfig, shutdown: CancellationToken) {
     let never_synced = match state_key(&loc.id, "sync") {
-        Ok(k) => matches!(loc.applier.view().state::<SyncState>(&k).await, Ok(None)),
+        Ok(k) => match loc.applier.view().state::<SyncState>(&k).await {
+            Ok(s) => s.is_none_or(|s| s.last_full_sync.is_none()),
+            Err(_) => false,
+        },
         Err(_) => false,
     };
     if never_synced && loc.paused().is_none() {

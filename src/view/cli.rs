@@ -184,6 +184,8 @@ pub struct LocationStatus {
     pub last_full_sync: Option<DateTime<Utc>>,
     /// Last incremental sync.
     pub last_incremental_sync: Option<DateTime<Utc>>,
+    /// The last sync's error, when it failed.
+    pub last_sync_error: Option<String>,
     /// Why it is paused, when it is.
     pub paused_reason: Option<String>,
     /// Messages in `vpp.dlq.<location>`.
@@ -244,6 +246,7 @@ pub async fn read_status(
             owner_id: guard.owner_id.filter(|_| guard.owner_ok == Some(false)),
             last_full_sync: sync.last_full_sync,
             last_incremental_sync: sync.last_incremental_sync,
+            last_sync_error: sync.last_error,
             paused_reason: guard.reason.filter(|_| guard.paused),
             dlq_depth: dlq.get(&l.id).copied().unwrap_or(0),
         });
@@ -288,6 +291,9 @@ pub async fn status(config: Option<&Path>, args: StatusArgs) -> anyhow::Result<E
         );
         println!("  last full sync:    {}", opt(l.last_full_sync));
         println!("  last incremental:  {}", opt(l.last_incremental_sync));
+        if let Some(e) = &l.last_sync_error {
+            println!("  last sync FAILED:  {e}");
+        }
         println!("  dead letters:      {}", l.dlq_depth);
         println!(
             "  paused:            {}",

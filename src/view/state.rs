@@ -23,6 +23,12 @@ pub struct SyncState {
     /// The last run's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_id: Option<String>,
+    /// When the last run (of either kind) ended, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<DateTime<Utc>>,
+    /// The last run's error, when it failed (`None`: it succeeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// `<location>.guard`.
