@@ -51,6 +51,8 @@ pub struct Shared {
     pub js: jetstream::Context,
     /// Metrics.
     pub metrics: Metrics,
+    /// Cancelled when the worker stops.
+    pub shutdown: CancellationToken,
 }
 
 /// Opens every configured location (token, client, guard).
@@ -112,6 +114,7 @@ pub async fn run(
         publisher: applier.publisher().clone(),
         js: js.clone(),
         metrics: metrics.clone(),
+        shutdown: shutdown.clone(),
     });
     let mut background = JoinSet::new();
     background.spawn(checks(shared.clone(), shutdown.clone()));
@@ -246,6 +249,13 @@ async fn process(shared: Arc<Shared>, msg: Message) {
             }
         }
     };
+    // Work cut short by shutdown goes back at once and never counts as a last failure.
+    if shared.shutdown.is_cancelled() && matches!(verdict, verdict::Verdict::Retry { .. }) {
+        if let Err(e) = msg.ack_with(AckKind::Nak(None)).await {
+            tracing::debug!(error = %e, "nak on shutdown");
+        }
+        return;
+    }
     let reason = match &verdict {
         verdict::Verdict::Retry { reason, .. } | verdict::Verdict::Terminate { reason } => {
             Some(reason.clone())
