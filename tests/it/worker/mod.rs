@@ -1,0 +1,6 @@
+//! The reconciling worker, the view and the change events against a real nats-server (and the
+//! simulator).
+
+mod consumer;
+mod support;
+mod view;
