@@ -7,7 +7,7 @@
 //! pauses the location on 9621/9625/ownership conflicts and publishes the alert.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -56,6 +56,8 @@ pub struct Location {
     page_size: AtomicUsize,
     known_assets: AtomicUsize,
     permission_warned: AtomicBool,
+    /// 0: owner not seen yet, 1: ours, 2: another MDM's.
+    owner_ok: AtomicU8,
     /// Writes the view and publishes changes.
     pub applier: Applier,
     /// The process's metrics.
@@ -107,6 +109,7 @@ impl Location {
             page_size: AtomicUsize::new(DEFAULT_PAGE_SIZE),
             known_assets: AtomicUsize::new(0),
             permission_warned: AtomicBool::new(false),
+            owner_ok: AtomicU8::new(0),
             applier,
             metrics,
             users_active_only,
@@ -141,11 +144,15 @@ impl Location {
         *self.paused.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn set_paused(&self, kind: Option<AlertKind>) {
-        let before = std::mem::replace(
-            &mut *self.paused.write().unwrap_or_else(|e| e.into_inner()),
-            kind,
-        );
+    /// Sets the pause; returns false when it already was exactly that.
+    fn set_paused(&self, kind: Option<AlertKind>) -> bool {
+        let before = {
+            let mut p = self.paused.write().unwrap_or_else(|e| e.into_inner());
+            if *p == kind {
+                return false;
+            }
+            std::mem::replace(&mut *p, kind)
+        };
         for k in [before, kind].into_iter().flatten() {
             self.metrics
                 .location_paused
@@ -155,6 +162,7 @@ impl Location {
                 })
                 .set(i64::from(Some(k) == kind));
         }
+        true
     }
 
     /// Apple's page size as far as traversals have shown it.
@@ -202,15 +210,10 @@ impl Location {
     /// Records a token expiry (from the file or Apple's `tokenExpirationDate`): metric, guard
     /// record, and a `token_expiring` alert when it is 30 days away or less.
     pub async fn note_expiry(&self, at: DateTime<Utc>) {
-        let changed = {
-            let mut cur = self
-                .token_expires_at
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            let changed = *cur != Some(at);
-            *cur = Some(at);
-            changed
-        };
+        *self
+            .token_expires_at
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(at);
         let left = at - Utc::now();
         self.metrics
             .token_expiry_seconds
@@ -219,7 +222,8 @@ impl Location {
             })
             .set(left.num_seconds());
         self.write_guard(|g| g.token_expires_at = Some(at)).await;
-        if left <= EXPIRY_WARNING && (changed || left > chrono::TimeDelta::zero()) {
+        // An expired token gets `token_expired` from Apple's 9621 instead.
+        if left <= EXPIRY_WARNING && left > chrono::TimeDelta::zero() {
             let data = AlertData {
                 location: self.id.clone(),
                 kind: AlertKind::TokenExpiring,
@@ -242,6 +246,20 @@ impl Location {
 
     /// Looks at the common fields of a response: token expiry and owner.
     pub async fn note_common(&self, common: &Common) {
+        if let (Some(ours), Some(theirs)) = (&self.mdm_id, &common.mdm_info) {
+            let ok = *ours == theirs.id;
+            let before = self
+                .owner_ok
+                .swap(if ok { 1 } else { 2 }, Ordering::Relaxed);
+            if before != if ok { 1 } else { 2 } {
+                let id = theirs.id.clone();
+                self.write_guard(|g| {
+                    g.owner_ok = Some(ok);
+                    g.owner_id = Some(id);
+                })
+                .await;
+            }
+        }
         if let Some(at) = common
             .token_expiration_date
             .as_deref()
@@ -294,10 +312,9 @@ impl Location {
     /// Pauses the location: no more Apple calls, the guard recorded, the metric set, the alert
     /// published (once per pause).
     pub async fn pause(&self, kind: AlertKind, message: String, foreign: Option<&MdmInfo>) {
-        if self.paused() == Some(kind) {
+        if !self.set_paused(Some(kind)) {
             return;
         }
-        self.set_paused(Some(kind));
         tracing::error!(location = %self.id, reason = kind.as_str(), error = %message, "location paused: no more calls to Apple until the token file is replaced or `vppbridge resume --location {}` is run", self.id);
         let since = Utc::now();
         let expires = *self
@@ -335,10 +352,9 @@ impl Location {
 
     /// Resumes the location (in memory and in `vpp-state`).
     pub async fn resume(&self, why: &str) {
-        if self.paused().is_none() {
+        if !self.set_paused(None) {
             return;
         }
-        self.set_paused(None);
         self.write_guard(|g| {
             g.paused = false;
             g.reason = None;
