@@ -10,6 +10,7 @@
 //! its event had the same id; if it made a different one, the next round publishes the
 //! transition from the new value.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use super::{PublishError, Publisher, stable_id};
 use crate::events::changes::{Cause, ChangeData, ChangeKind};
-use crate::view::{Bucket, View, ViewError, Written};
+use crate::view::{Bucket, Current, View, ViewError, Written};
 
 /// Concurrent key updates per batch.
 const CONCURRENCY: usize = 64;
@@ -93,6 +94,27 @@ impl Applier {
     where
         T: Serialize + DeserializeOwned + PartialEq + Clone,
     {
+        self.apply_from(location, bucket, key, new, cause, None)
+            .await
+    }
+
+    /// [`apply`](Self::apply), starting from a known state of the key (from a
+    /// [`View::slice`]) instead of reading it; a conflict reads it again.
+    ///
+    /// # Errors
+    /// When NATS fails, or the key stays contended.
+    pub async fn apply_from<T>(
+        &self,
+        location: &str,
+        bucket: Bucket,
+        key: &str,
+        new: Option<&T>,
+        cause: &Cause,
+        mut known: Option<Current>,
+    ) -> Result<bool, ApplyError>
+    where
+        T: Serialize + DeserializeOwned + PartialEq + Clone,
+    {
         let new_bytes: Option<Bytes> =
             new.map(|v| serde_json::to_vec(v).unwrap_or_default().into());
         let new_text = new_bytes
@@ -100,7 +122,10 @@ impl Applier {
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default();
         for _ in 0..MAX_ROUNDS {
-            let current = self.view.read(bucket, key).await?;
+            let current = match known.take() {
+                Some(c) => c,
+                None => self.view.read(bucket, key).await?,
+            };
             let old: Option<T> = current
                 .value
                 .as_ref()
@@ -155,12 +180,34 @@ impl Applier {
     where
         T: Serialize + DeserializeOwned + PartialEq + Clone + Send + Sync + 'static,
     {
+        self.apply_many_from(location, bucket, items, None, cause)
+            .await
+    }
+
+    /// [`apply_many`](Self::apply_many) starting from `known`, a complete [`View::slice`] that
+    /// covers every key of `items` (a key missing from it never existed), so no key is read
+    /// first unless a write conflicts.
+    ///
+    /// # Errors
+    /// The first error met.
+    pub async fn apply_many_from<T>(
+        &self,
+        location: &str,
+        bucket: Bucket,
+        items: Vec<(String, Option<T>)>,
+        known: Option<&BTreeMap<String, Current>>,
+        cause: &Cause,
+    ) -> Result<usize, ApplyError>
+    where
+        T: Serialize + DeserializeOwned + PartialEq + Clone + Send + Sync + 'static,
+    {
         let cause = Arc::new(cause.clone());
         let results: Vec<Result<bool, ApplyError>> = futures::stream::iter(items)
             .map(|(key, new)| {
                 let cause = cause.clone();
+                let first = known.map(|k| k.get(&key).cloned().unwrap_or_default());
                 async move {
-                    self.apply(location, bucket, &key, new.as_ref(), &cause)
+                    self.apply_from(location, bucket, &key, new.as_ref(), &cause, first)
                         .await
                 }
             })

@@ -8,8 +8,8 @@ use crate::apple::types::{AssetsQuery, AssignmentsQuery, Common, PageInfo, Users
 use crate::events::changes::{AssetValue, Cause};
 use crate::events::notification::{AssignmentRef, UserRef};
 use crate::reconcile::{diff, user_value};
-use crate::view::Bucket;
 use crate::view::keys::{asset_key, assignment_key, user_key};
+use crate::view::{Bucket, Current};
 use crate::worker::location::Location;
 use crate::worker::verify::normalise;
 
@@ -55,7 +55,8 @@ impl Run<'_> {
         self.progress.page(&self.loc.id, what, page, self.records);
     }
 
-    /// Applies `truth` over the view's slice of this location in `bucket`.
+    /// Applies `truth` over the view's slice of this location in `bucket`, starting from the
+    /// slice's revisions (no per-key reads).
     async fn replace<T>(
         &mut self,
         bucket: Bucket,
@@ -70,22 +71,16 @@ impl Run<'_> {
             + Sync
             + 'static,
     {
-        let current: BTreeMap<String, T> = self
+        let slice = self.loc.applier.view().slice(bucket, &self.loc.id).await?;
+        let current = decode_live(&slice);
+        let writes = diff(&current, &truth);
+        let n = self
             .loc
             .applier
-            .view()
-            .slice(bucket, &self.loc.id)
-            .await?
-            .into_iter()
-            .map(|(k, (v, _))| {
-                // An undecodable value must still be compared: it then differs from any truth
-                // (or, absent from the truth, is removed) because `T` never equals it.
-                (k, serde_json::from_slice(&v).ok())
-            })
-            .filter_map(|(k, v): (String, Option<T>)| v.map(|v| (k, v)))
-            .collect();
-        let writes = diff(&current, &truth);
-        self.apply(bucket, writes).await
+            .apply_many_from(&self.loc.id, bucket, writes, Some(&slice), &self.cause)
+            .await?;
+        self.differences += n as u64;
+        Ok(())
     }
 
     async fn apply<T>(
@@ -250,4 +245,18 @@ impl Run<'_> {
         }
         Ok(version)
     }
+}
+
+/// The live values of a slice that decode as `T`. An undecodable value is left out, so it
+/// differs from any truth (or, absent from the truth, is not touched: it is not vppbridge's).
+pub(crate) fn decode_live<T: serde::de::DeserializeOwned>(
+    slice: &BTreeMap<String, Current>,
+) -> BTreeMap<String, T> {
+    slice
+        .iter()
+        .filter_map(|(k, c)| {
+            let v = c.value.as_ref()?;
+            serde_json::from_slice(v).ok().map(|v| (k.clone(), v))
+        })
+        .collect()
 }

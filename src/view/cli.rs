@@ -126,10 +126,10 @@ pub async fn list_assignments(
             location.to_owned()
         }
     };
-    let slice = view.slice(Bucket::Assignments, &prefix).await?;
-    Ok(slice
+    let live = view.live(Bucket::Assignments, &prefix).await?;
+    Ok(live
         .values()
-        .filter_map(|(v, _)| serde_json::from_slice::<AssignmentRef>(v).ok())
+        .filter_map(|v| serde_json::from_slice::<AssignmentRef>(v).ok())
         .filter(|a| filter.serial.is_none() || a.serial_number == filter.serial)
         .filter(|a| filter.user.is_none() || a.client_user_id == filter.user)
         .collect())

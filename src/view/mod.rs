@@ -239,7 +239,10 @@ impl View {
             })
     }
 
-    /// Every live key under `prefix` (`<prefix>.>`) with its value and revision, in key order.
+    /// Every key under `prefix` (`<prefix>.>`) with its current state, in key order: live keys
+    /// with their value, deleted keys with no value but the delete marker's revision (which a
+    /// compare-and-set write must name). A key under `prefix` missing from the map never
+    /// existed.
     ///
     /// Reads the bucket's stream once with an ordered consumer on the last message per subject,
     /// so it costs one pass over that slice, not one request per key.
@@ -250,7 +253,7 @@ impl View {
         &self,
         b: Bucket,
         prefix: &str,
-    ) -> Result<BTreeMap<String, (Bytes, u64)>, ViewError> {
+    ) -> Result<BTreeMap<String, Current>, ViewError> {
         let store = self.store(b);
         let nats_err = |detail: String| ViewError::Nats {
             op: "list",
@@ -288,17 +291,36 @@ impl View {
                 .and_then(|h| h.get("KV-Operation"))
                 .is_none();
             if let Some(key) = m.subject.as_str().strip_prefix(store.prefix.as_str()) {
-                if is_put {
-                    out.insert(key.to_owned(), (m.payload.clone(), seq));
-                } else {
-                    out.remove(key);
-                }
+                out.insert(
+                    key.to_owned(),
+                    Current {
+                        value: is_put.then(|| m.payload.clone()),
+                        revision: Some(seq),
+                    },
+                );
             }
             if pending == 0 {
                 break;
             }
         }
         Ok(out)
+    }
+
+    /// The live keys under `prefix` with their values.
+    ///
+    /// # Errors
+    /// When NATS fails.
+    pub async fn live(
+        &self,
+        b: Bucket,
+        prefix: &str,
+    ) -> Result<BTreeMap<String, Bytes>, ViewError> {
+        Ok(self
+            .slice(b, prefix)
+            .await?
+            .into_iter()
+            .filter_map(|(k, c)| c.value.map(|v| (k, v)))
+            .collect())
     }
 
     /// Reads a JSON record from `vpp-state` (`None` when absent).

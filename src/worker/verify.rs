@@ -336,9 +336,17 @@ async fn verify_one(
         ..Default::default()
     };
     let decode = |bytes: &bytes::Bytes| serde_json::from_slice::<AssignmentRef>(bytes).ok();
+    let live = current.values().filter(|c| c.value.is_some()).count();
     let mut truth: BTreeMap<String, AssignmentRef> = BTreeMap::new();
     let mut now: BTreeMap<String, AssignmentRef> = BTreeMap::new();
-    match choose::assignment_read(&request.targets, current.len(), loc.page_size()) {
+    let consider = |key: &str, now: &mut BTreeMap<String, AssignmentRef>| {
+        if let Some(v) = current.get(key).and_then(|c| c.value.as_ref()) {
+            // An undecodable value stands as a placeholder no truth equals, so it is
+            // replaced or removed.
+            now.insert(key.to_owned(), decode(v).unwrap_or_else(placeholder));
+        }
+    };
+    match choose::assignment_read(&request.targets, live, loc.page_size()) {
         AssignmentRead::ByAsset => {
             let p = client.all_assignments(query(None)).await?;
             calls.fetch_add(p.pages, std::sync::atomic::Ordering::Relaxed);
@@ -350,17 +358,8 @@ async fn verify_one(
                     truth.insert(assignment_key(&loc.id, &r).map_err(other)?, r);
                 }
             }
-            for (k, (v, _)) in &current {
-                // An undecodable value is replaced: keep it out of `now` so it differs.
-                if let Some(a) = decode(v) {
-                    now.insert(k.clone(), a);
-                }
-            }
             for k in current.keys() {
-                if !now.contains_key(k) && !truth.contains_key(k) {
-                    // Undecodable and gone at Apple: remove it.
-                    now.insert(k.clone(), placeholder());
-                }
+                consider(k, &mut now);
             }
         }
         AssignmentRead::ByTargets(targets) => {
@@ -369,9 +368,7 @@ async fn verify_one(
                 calls.fetch_add(p.pages, std::sync::atomic::Ordering::Relaxed);
                 loc.note_common(&p.common).await;
                 let key = assignment_key(&loc.id, &t.assignment(asset)).map_err(other)?;
-                if let Some((v, _)) = current.get(&key) {
-                    now.insert(key.clone(), decode(v).unwrap_or_else(placeholder));
-                }
+                consider(&key, &mut now);
                 if let Some(a) =
                     p.items.iter().map(normalise).find(|r| {
                         r.adam_id == asset.adam_id && r.pricing_param == asset.pricing_param
@@ -384,7 +381,7 @@ async fn verify_one(
     }
     let writes = diff(&now, &truth);
     changes += applier
-        .apply_many(&loc.id, Bucket::Assignments, writes, cause)
+        .apply_many_from(&loc.id, Bucket::Assignments, writes, Some(&current), cause)
         .await
         .map_err(other)?;
     Ok(changes)

@@ -114,7 +114,7 @@ async fn a_paused_location_holds_its_messages_and_resumes_when_told() {
     .await;
     assert_eq!(count(&e.js, "VPP_DLQ").await, 0);
     assert!(
-        view.slice(Bucket::Assignments, "school")
+        view.live(Bucket::Assignments, "school")
             .await
             .unwrap()
             .is_empty()
@@ -123,7 +123,7 @@ async fn a_paused_location_holds_its_messages_and_resumes_when_told() {
         .await
         .unwrap();
     eventually(10, "the delta is applied once resumed", || async {
-        view.slice(Bucket::Assignments, "school")
+        view.live(Bucket::Assignments, "school")
             .await
             .unwrap()
             .len()

@@ -46,7 +46,7 @@ async fn applying_the_same_assignment_twice_writes_and_publishes_once() {
     assert_eq!(events[1]["type"], "vppbridge.assignment.removed.v1");
     assert!(
         a.view()
-            .slice(Bucket::Assignments, "school")
+            .live(Bucket::Assignments, "school")
             .await
             .unwrap()
             .is_empty()
@@ -123,7 +123,7 @@ async fn a_crash_after_publishing_and_before_writing_is_redone_without_a_second_
     assert_eq!(stream_json(&e.js, "VPP_CHANGES").await.len(), 1);
     assert_eq!(
         a.view()
-            .slice(Bucket::Assignments, "school")
+            .live(Bucket::Assignments, "school")
             .await
             .unwrap()
             .len(),
@@ -153,7 +153,7 @@ async fn two_appliers_racing_on_the_same_keys_write_each_once_and_publish_each_o
     assert_eq!(stream_json(&e.js, "VPP_CHANGES").await.len(), 200);
     assert_eq!(
         a1.view()
-            .slice(Bucket::Assignments, "school.7")
+            .live(Bucket::Assignments, "school.7")
             .await
             .unwrap()
             .len(),
@@ -179,13 +179,13 @@ async fn a_slice_holds_only_the_live_keys_under_its_prefix() {
         .unwrap();
     let one = a
         .view()
-        .slice(Bucket::Assignments, "school.1.STDQ")
+        .live(Bucket::Assignments, "school.1.STDQ")
         .await
         .unwrap();
     assert_eq!(one.len(), 1, "{one:?}");
     assert_eq!(
         a.view()
-            .slice(Bucket::Assignments, "school")
+            .live(Bucket::Assignments, "school")
             .await
             .unwrap()
             .len(),
@@ -193,7 +193,7 @@ async fn a_slice_holds_only_the_live_keys_under_its_prefix() {
     );
     assert!(
         a.view()
-            .slice(Bucket::Assignments, "other")
+            .live(Bucket::Assignments, "other")
             .await
             .unwrap()
             .is_empty()
