@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The HTTP receiver.
@@ -28,20 +28,6 @@ pub struct Config {
     pub sync: SyncConfig,
     /// The locations (one content token each).
     pub locations: Vec<LocationConfig>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            http: HttpConfig::default(),
-            nats: NatsConfig::default(),
-            apple: AppleConfig::default(),
-            mdm: MdmConfig::default(),
-            worker: WorkerConfig::default(),
-            sync: SyncConfig::default(),
-            locations: Vec::new(),
-        }
-    }
 }
 
 /// `[http]`
