@@ -78,6 +78,31 @@ impl std::fmt::Debug for AppleClient {
 /// A request body serialised afresh for every attempt.
 type BodyFn<'a> = &'a (dyn Fn() -> Result<Vec<u8>, serde_json::Error> + Sync);
 
+/// One call, as every attempt sends it.
+struct Call<'a> {
+    endpoint: &'static str,
+    method: Method,
+    url: Url,
+    body: Option<BodyFn<'a>>,
+    /// Whether to send the content token (Service Config does not need it).
+    auth: bool,
+    /// A secret inside the body, scrubbed from errors.
+    secret: Option<&'a str>,
+}
+
+impl Call<'_> {
+    fn get(endpoint: &'static str, url: Url, auth: bool) -> Self {
+        Call {
+            endpoint,
+            method: Method::GET,
+            url,
+            body: None,
+            auth,
+            secret: None,
+        }
+    }
+}
+
 impl AppleClient {
     /// A client for the location whose token this is. With `mdm_id`, every response's
     /// `mdmInfo` is checked against it ([`AppleError::OwnershipConflict`]).
@@ -184,9 +209,7 @@ impl AppleClient {
     /// See [`AppleError`].
     pub async fn service_config(&self) -> Result<ServiceConfigResponse, AppleError> {
         let url = self.url("service/config", None::<&()>)?;
-        let r: ServiceConfigResponse = self
-            .send("service/config", Method::GET, url, None, false)
-            .await?;
+        let r: ServiceConfigResponse = self.send(Call::get("service/config", url, false)).await?;
         let limits = {
             let mut guard = lock(&self.inner.limits);
             guard.0 = guard.0.with_values(r.limits.clone());
@@ -215,7 +238,9 @@ impl AppleClient {
         &self,
         req: &ClientConfigRequest,
     ) -> Result<ClientConfigResponse, AppleError> {
-        self.post("client/config", req).await
+        // The secret we send must not come back in an error if Apple echoes it.
+        let secret = req.notification_auth_token.as_deref();
+        self.post_with_secret("client/config", req, secret).await
     }
 
     /// One page of `GET assets`.
@@ -391,7 +416,7 @@ impl AppleClient {
         query: Option<&Q>,
     ) -> Result<T, AppleError> {
         let url = self.url(endpoint, query)?;
-        self.send(endpoint, Method::GET, url, None, true).await
+        self.send(Call::get(endpoint, url, true)).await
     }
 
     async fn post<B: Serialize + Sync, T: DeserializeOwned>(
@@ -399,28 +424,36 @@ impl AppleClient {
         endpoint: &'static str,
         body: &B,
     ) -> Result<T, AppleError> {
+        self.post_with_secret(endpoint, body, None).await
+    }
+
+    async fn post_with_secret<B: Serialize + Sync, T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        body: &B,
+        secret: Option<&str>,
+    ) -> Result<T, AppleError> {
         let url = self.url(endpoint, None::<&()>)?;
         let body_fn = || serde_json::to_vec(body);
-        self.send(endpoint, Method::POST, url, Some(&body_fn), true)
-            .await
+        let call = Call {
+            endpoint,
+            method: Method::POST,
+            url,
+            body: Some(&body_fn),
+            auth: true,
+            secret,
+        };
+        self.send(call).await
     }
 
     /// The bounded retry loop: one rate-limited attempt per turn, at most `max_attempts`.
-    async fn send<T: DeserializeOwned>(
-        &self,
-        endpoint: &'static str,
-        method: Method,
-        url: Url,
-        body: Option<BodyFn<'_>>,
-        auth: bool,
-    ) -> Result<T, AppleError> {
+    async fn send<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, AppleError> {
+        let endpoint = call.endpoint;
         let policy = self.inner.policy;
         let mut backoff = policy.backoff();
         let mut attempt = 1;
         loop {
-            let result = self
-                .attempt::<T>(endpoint, method.clone(), url.clone(), body, auth)
-                .await;
+            let result = self.attempt::<T>(&call).await;
             let outcome = outcome_label(&result);
             self.count(endpoint, outcome, attempt > 1);
             let error = match result {
@@ -463,19 +496,16 @@ impl AppleClient {
     }
 
     /// One attempt: wait for the limiter, send, classify, check ownership, decode.
-    async fn attempt<T: DeserializeOwned>(
-        &self,
-        endpoint: &str,
-        method: Method,
-        url: Url,
-        body: Option<BodyFn<'_>>,
-        auth: bool,
-    ) -> Result<T, AppleError> {
-        let mut req = self.inner.http.request(method, url);
-        if auth {
+    async fn attempt<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<T, AppleError> {
+        let endpoint = call.endpoint;
+        let mut req = self
+            .inner
+            .http
+            .request(call.method.clone(), call.url.clone());
+        if call.auth {
             req = req.bearer_auth(self.inner.token.bearer());
         }
-        if let Some(body_fn) = body {
+        if let Some(body_fn) = call.body {
             let bytes = body_fn().map_err(|e| AppleError::Unexpected {
                 status: 0,
                 body_excerpt: format!("cannot serialise the {endpoint} request: {e}"),
@@ -495,15 +525,15 @@ impl AppleClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let bytes = response.bytes().await.map_err(transport_error)?;
-        let bearer = self.inner.token.bearer();
-        let value = classify(status, retry_after, &bytes, bearer)?;
+        let secrets = [self.inner.token.bearer(), call.secret.unwrap_or_default()];
+        let value = classify(status, retry_after, &bytes, &secrets)?;
         let common = Common::deserialize(&value).unwrap_or_default();
         self.check_common(&common)?;
         T::deserialize(value).map_err(|e| AppleError::Unexpected {
             status,
             body_excerpt: format!(
                 "cannot read the {endpoint} response ({e}): {}",
-                excerpt(&bytes, bearer)
+                excerpt(&bytes, &secrets)
             ),
         })
     }

@@ -17,7 +17,8 @@ const EXCERPT_CHARS: usize = 300;
 /// JSON keys whose values are secrets, redacted from excerpts.
 const SECRET_KEYS: [&str; 3] = ["notificationAuthToken", "token", "sToken"];
 
-/// Classifies one answer. `bearer` is the content token, removed from any excerpt.
+/// Classifies one answer. `secrets` (the content token, a notification secret being sent) are
+/// removed from every text the error carries, even Apple's own messages.
 ///
 /// # Errors
 /// The [`AppleError`] the answer stands for.
@@ -25,7 +26,16 @@ pub fn classify(
     status: u16,
     retry_after: Option<Duration>,
     body: &[u8],
-    bearer: &str,
+    secrets: &[&str],
+) -> Result<Value, AppleError> {
+    classify_raw(status, retry_after, body, secrets).map_err(|e| scrub(e, secrets))
+}
+
+fn classify_raw(
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    secrets: &[&str],
 ) -> Result<Value, AppleError> {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     if let Some(err) = parsed.as_ref().and_then(error_in_body) {
@@ -35,7 +45,7 @@ pub fn classify(
         429 => Err(AppleError::RateLimited { retry_after }),
         403 => Err(AppleError::Permission {
             error_number: None,
-            message: excerpt(body, bearer),
+            message: excerpt(body, secrets),
         }),
         500..=599 => Err(AppleError::Transient {
             detail: format!("HTTP {status}"),
@@ -43,11 +53,11 @@ pub fn classify(
         }),
         200..=299 => parsed.ok_or_else(|| AppleError::Unexpected {
             status,
-            body_excerpt: format!("not JSON: {}", excerpt(body, bearer)),
+            body_excerpt: format!("not JSON: {}", excerpt(body, secrets)),
         }),
         _ => Err(AppleError::Unexpected {
             status,
-            body_excerpt: excerpt(body, bearer),
+            body_excerpt: excerpt(body, secrets),
         }),
     }
 }
@@ -118,8 +128,62 @@ fn from_error_number(e: BodyError, retry_after: Option<Duration>) -> AppleError 
     }
 }
 
+/// Removes `secrets` from every text an error carries.
+pub fn scrub(error: AppleError, secrets: &[&str]) -> AppleError {
+    let clean = |s: String| scrub_text(s, secrets);
+    match error {
+        AppleError::TokenInvalid {
+            error_number,
+            message,
+        } => AppleError::TokenInvalid {
+            error_number,
+            message: clean(message),
+        },
+        AppleError::Permission {
+            error_number,
+            message,
+        } => AppleError::Permission {
+            error_number,
+            message: clean(message),
+        },
+        AppleError::Transient {
+            detail,
+            retry_after,
+        } => AppleError::Transient {
+            detail: clean(detail),
+            retry_after,
+        },
+        AppleError::Validation {
+            error_number,
+            message,
+            error_info,
+        } => AppleError::Validation {
+            error_number,
+            message: clean(message),
+            error_info,
+        },
+        AppleError::Unexpected {
+            status,
+            body_excerpt,
+        } => AppleError::Unexpected {
+            status,
+            body_excerpt: clean(body_excerpt),
+        },
+        other => other,
+    }
+}
+
+fn scrub_text(mut text: String, secrets: &[&str]) -> String {
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        if text.contains(s) {
+            text = text.replace(s, "[redacted]");
+        }
+    }
+    text
+}
+
 /// The first few hundred characters of a body, secrets removed.
-pub fn excerpt(body: &[u8], bearer: &str) -> String {
+pub fn excerpt(body: &[u8], secrets: &[&str]) -> String {
     let text = match serde_json::from_slice::<Value>(body) {
         Ok(mut v) => {
             redact(&mut v);
@@ -127,11 +191,7 @@ pub fn excerpt(body: &[u8], bearer: &str) -> String {
         }
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
-    let text = if bearer.is_empty() {
-        text
-    } else {
-        text.replace(bearer, "[redacted]")
-    };
+    let text = scrub_text(text, secrets);
     let mut out: String = text.chars().take(EXCERPT_CHARS).collect();
     if text.chars().count() > EXCERPT_CHARS {
         out.push('…');
@@ -209,7 +269,7 @@ mod tests {
             }),
         ];
         for (what, status, n, ok) in cases {
-            let e = classify(status, None, &body(n), "").unwrap_err();
+            let e = classify(status, None, &body(n), &[]).unwrap_err();
             assert!(ok(&e), "{what}: {n} gave {e:?}");
         }
     }
@@ -217,35 +277,35 @@ mod tests {
     #[test]
     fn statuses_without_an_error_body_are_classified_by_status() {
         assert!(matches!(
-            classify(429, Some(Duration::from_secs(3)), b"", ""),
+            classify(429, Some(Duration::from_secs(3)), b"", &[]),
             Err(AppleError::RateLimited { retry_after: Some(d) }) if d == Duration::from_secs(3)
         ));
         assert!(matches!(
-            classify(403, None, b"no", ""),
+            classify(403, None, b"no", &[]),
             Err(AppleError::Permission {
                 error_number: None,
                 ..
             })
         ));
         assert!(matches!(
-            classify(502, None, b"<html>", ""),
+            classify(502, None, b"<html>", &[]),
             Err(AppleError::Transient { .. })
         ));
         assert!(matches!(
-            classify(404, None, b"nope", ""),
+            classify(404, None, b"nope", &[]),
             Err(AppleError::Unexpected { status: 404, .. })
         ));
         assert!(matches!(
-            classify(200, None, b"<html>", ""),
+            classify(200, None, b"<html>", &[]),
             Err(AppleError::Unexpected { status: 200, .. })
         ));
-        assert!(classify(200, None, br#"{"errorNumber": 0, "a": 1}"#, "").is_ok());
+        assert!(classify(200, None, br#"{"errorNumber": 0, "a": 1}"#, &[]).is_ok());
     }
 
     #[test]
     fn excerpts_never_carry_the_token_or_a_notification_secret() {
         let b = br#"{"notificationAuthToken": "hunter2", "echo": "BEARER-TOKEN-TEXT"}"#;
-        let e = classify(404, None, b, "BEARER-TOKEN-TEXT")
+        let e = classify(404, None, b, &["BEARER-TOKEN-TEXT"])
             .unwrap_err()
             .to_string();
         assert!(
@@ -253,6 +313,6 @@ mod tests {
             "{e}"
         );
         let long = "x".repeat(1000);
-        assert!(excerpt(long.as_bytes(), "").chars().count() <= EXCERPT_CHARS + 1);
+        assert!(excerpt(long.as_bytes(), &[]).chars().count() <= EXCERPT_CHARS + 1);
     }
 }
