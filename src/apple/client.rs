@@ -453,10 +453,14 @@ impl AppleClient {
         let mut backoff = policy.backoff();
         let mut attempt = 1;
         loop {
-            let result = self.attempt::<T>(&call).await;
+            let result = self.attempt::<T>(&call, attempt).await;
             let outcome = outcome_label(&result);
             self.count(endpoint, outcome, attempt > 1);
             let error = match result {
+                Ok(v) if attempt > 1 => {
+                    tracing::info!(location = %self.location, endpoint, attempt, "apple call succeeded after retries");
+                    return Ok(v);
+                }
                 Ok(v) => {
                     tracing::debug!(location = %self.location, endpoint, attempt, "apple call succeeded");
                     return Ok(v);
@@ -496,7 +500,11 @@ impl AppleClient {
     }
 
     /// One attempt: wait for the limiter, send, classify, check ownership, decode.
-    async fn attempt<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<T, AppleError> {
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+        attempt: u32,
+    ) -> Result<T, AppleError> {
         let endpoint = call.endpoint;
         let mut req = self
             .inner
@@ -516,7 +524,7 @@ impl AppleClient {
         }
         self.inner.limiter.acquire().await;
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(location = %self.location, endpoint, "sending apple request");
+        tracing::debug!(location = %self.location, endpoint, attempt, "sending apple request");
         let response = req.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
         let retry_after = response

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 /// Extra spacing on top of `1/rate`, as a fraction, so jitter between our send and the server's
 /// clock cannot put `rate + 1` arrivals into one second.
-const MARGIN: f64 = 0.03;
+const MARGIN: f64 = 0.05;
 
 /// Spaces request starts; shared (through an `Arc`) by every clone of a client.
 #[derive(Debug)]
@@ -59,7 +59,7 @@ impl RateLimiter {
 
 fn interval_for(per_second: u32) -> u64 {
     let rate = f64::from(per_second.max(1));
-    // At most 1.03 s: the float-to-integer conversion cannot overflow.
+    // At most 1.05 s: the float-to-integer conversion cannot overflow.
     ((1.0 + MARGIN) / rate * 1e9) as u64
 }
 
