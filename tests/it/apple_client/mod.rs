@@ -439,3 +439,42 @@ async fn service_config_lowers_the_rate_and_sets_the_limits() {
         gap(&reqs, 1)
     );
 }
+
+#[tokio::test]
+async fn a_replaced_token_keeps_the_rate_limiter_and_sends_the_new_bearer() {
+    let fake = Fake::start(|_, _| status_ok()).await;
+    let mut cfg = config(fake.base_url());
+    cfg.max_requests_per_second = 40;
+    let old = AppleClient::new(&cfg, token(), None).unwrap();
+    let new_token = ContentToken::parse(&ContentToken::encode(
+        "Test Org",
+        Utc::now() + chrono::Duration::days(700),
+        "NEW-INNER",
+    ))
+    .unwrap();
+    let new = old.with_token(new_token.clone());
+    let calls = (0..20).map(|i| {
+        let c = if i % 2 == 0 { old.clone() } else { new.clone() };
+        async move { c.event_status("e").await }
+    });
+    for r in futures::future::join_all(calls).await {
+        r.unwrap();
+    }
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 20);
+    assert_eq!(new.requests_sent(), 20, "one counter for both");
+    for i in 1..reqs.len() {
+        assert!(
+            gap(&reqs, i) >= Duration::from_millis(20),
+            "{:?}",
+            gap(&reqs, i)
+        );
+    }
+    let new_bearer = format!("Bearer {}", new_token.bearer());
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.auth.as_deref() == Some(&*new_bearer))
+            .count(),
+        10
+    );
+}

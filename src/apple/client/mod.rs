@@ -6,24 +6,24 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::{Method, Url};
-use serde::Deserialize as _;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use reqwest::Url;
 use tokio::time::Instant;
+
+mod send;
+
+use send::Call;
 
 use super::error::AppleError;
 use super::limits::Limits;
 use super::paginate;
 use super::ratelimit::RateLimiter;
-use super::response::{classify, excerpt};
-use super::retry::{RetryPolicy, parse_retry_after};
+use super::retry::RetryPolicy;
 use super::types::*;
 use crate::config::AppleConfig;
-use crate::metrics::{LocEndpointOutcome, Metrics};
+use crate::metrics::Metrics;
 use crate::token::ContentToken;
 
 /// How often Service Config's limits are read again at most (Apple: every 5 minutes).
@@ -45,7 +45,8 @@ pub struct Paged<T> {
     pub common: Common,
 }
 
-/// A client for one location: clones share the rate limiter, the limits and the counters.
+/// A client for one location: clones (and clients made by [`AppleClient::with_token`]) share
+/// the rate limiter, the limits and the request counter. Build one per location and clone it.
 #[derive(Clone)]
 pub struct AppleClient {
     inner: Arc<Inner>,
@@ -59,10 +60,16 @@ struct Inner {
     token: ContentToken,
     mdm_id: Option<String>,
     policy: RetryPolicy,
+    shared: Arc<Shared>,
+    token_expiration: Mutex<Option<DateTime<Utc>>>,
+}
+
+/// What every client of one location shares, whatever its token.
+struct Shared {
     limiter: RateLimiter,
+    /// The limits in force and when Service Config last gave them.
     limits: Mutex<(Limits, Option<Instant>)>,
     sent: AtomicU64,
-    token_expiration: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl std::fmt::Debug for AppleClient {
@@ -72,34 +79,6 @@ impl std::fmt::Debug for AppleClient {
             .field("base", &self.inner.base.as_str())
             .field("org", &self.inner.token.org_name)
             .finish_non_exhaustive()
-    }
-}
-
-/// A request body serialised afresh for every attempt.
-type BodyFn<'a> = &'a (dyn Fn() -> Result<Vec<u8>, serde_json::Error> + Sync);
-
-/// One call, as every attempt sends it.
-struct Call<'a> {
-    endpoint: &'static str,
-    method: Method,
-    url: Url,
-    body: Option<BodyFn<'a>>,
-    /// Whether to send the content token (Service Config does not need it).
-    auth: bool,
-    /// A secret inside the body, scrubbed from errors.
-    secret: Option<&'a str>,
-}
-
-impl Call<'_> {
-    fn get(endpoint: &'static str, url: Url, auth: bool) -> Self {
-        Call {
-            endpoint,
-            method: Method::GET,
-            url,
-            body: None,
-            auth,
-            secret: None,
-        }
     }
 }
 
@@ -142,9 +121,11 @@ impl AppleClient {
                 token,
                 mdm_id: mdm_id.filter(|id| !id.is_empty()),
                 policy: RetryPolicy::from_config(config),
-                limiter: RateLimiter::new(limits.max_requests_per_second()),
-                limits: Mutex::new((limits, None)),
-                sent: AtomicU64::new(0),
+                shared: Arc::new(Shared {
+                    limiter: RateLimiter::new(limits.max_requests_per_second()),
+                    limits: Mutex::new((limits, None)),
+                    sent: AtomicU64::new(0),
+                }),
                 token_expiration: Mutex::new(None),
             }),
             metrics: None,
@@ -161,6 +142,25 @@ impl AppleClient {
         self
     }
 
+    /// The same client with another content token (the token file was replaced): it keeps the
+    /// rate limiter, the limits, the counter, the metrics and the `mdmInfo` id, so replacing a
+    /// token never lets a burst through.
+    pub fn with_token(&self, token: ContentToken) -> Self {
+        AppleClient {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                base: self.inner.base.clone(),
+                token,
+                mdm_id: self.inner.mdm_id.clone(),
+                policy: self.inner.policy,
+                shared: self.inner.shared.clone(),
+                token_expiration: Mutex::new(None),
+            }),
+            metrics: self.metrics.clone(),
+            location: self.location.clone(),
+        }
+    }
+
     /// Names the location in log lines (without metrics).
     pub fn with_location(mut self, location: &str) -> Self {
         self.location = Arc::from(location);
@@ -169,12 +169,12 @@ impl AppleClient {
 
     /// Requests sent so far by this client and its clones (every attempt counts).
     pub fn requests_sent(&self) -> u64 {
-        self.inner.sent.load(Ordering::Relaxed)
+        self.inner.shared.sent.load(Ordering::Relaxed)
     }
 
     /// The limits in force (Apple's defaults until Service Config has been read).
     pub fn limits(&self) -> Limits {
-        lock(&self.inner.limits).0.clone()
+        lock(&self.inner.shared.limits).0.clone()
     }
 
     /// The last `tokenExpirationDate` Apple reported, if any response carried one.
@@ -193,7 +193,7 @@ impl AppleClient {
     /// # Errors
     /// See [`AppleError`]; the old limits stay in force.
     pub async fn refresh_limits(&self) -> Result<Limits, AppleError> {
-        let fresh = lock(&self.inner.limits)
+        let fresh = lock(&self.inner.shared.limits)
             .1
             .is_some_and(|at| at.elapsed() < LIMITS_REFRESH);
         if !fresh {
@@ -211,12 +211,13 @@ impl AppleClient {
         let url = self.url("service/config", None::<&()>)?;
         let r: ServiceConfigResponse = self.send(Call::get("service/config", url, false)).await?;
         let limits = {
-            let mut guard = lock(&self.inner.limits);
+            let mut guard = lock(&self.inner.shared.limits);
             guard.0 = guard.0.with_values(r.limits.clone());
             guard.1 = Some(Instant::now());
             guard.0.clone()
         };
         self.inner
+            .shared
             .limiter
             .set_rate(limits.max_requests_per_second());
         Ok(r)
@@ -385,236 +386,6 @@ impl AppleClient {
     /// See [`AppleError`].
     pub async fn event_status(&self, event_id: &str) -> Result<StatusResponse, AppleError> {
         self.get("status", Some(&[("eventId", event_id)])).await
-    }
-
-    fn url<Q: Serialize + ?Sized>(&self, path: &str, query: Option<&Q>) -> Result<Url, AppleError> {
-        let url = self
-            .inner
-            .base
-            .join(path)
-            .map_err(|e| AppleError::Unexpected {
-                status: 0,
-                body_excerpt: format!("cannot build the URL of {path}: {e}"),
-            })?;
-        let Some(q) = query else { return Ok(url) };
-        // reqwest's own query encoder (serde_urlencoded); building does not send anything.
-        self.inner
-            .http
-            .get(url)
-            .query(q)
-            .build()
-            .map(|r| r.url().clone())
-            .map_err(|e| AppleError::Unexpected {
-                status: 0,
-                body_excerpt: format!("cannot encode the query of {path}: {e}"),
-            })
-    }
-
-    async fn get<Q: Serialize + ?Sized, T: DeserializeOwned>(
-        &self,
-        endpoint: &'static str,
-        query: Option<&Q>,
-    ) -> Result<T, AppleError> {
-        let url = self.url(endpoint, query)?;
-        self.send(Call::get(endpoint, url, true)).await
-    }
-
-    async fn post<B: Serialize + Sync, T: DeserializeOwned>(
-        &self,
-        endpoint: &'static str,
-        body: &B,
-    ) -> Result<T, AppleError> {
-        self.post_with_secret(endpoint, body, None).await
-    }
-
-    async fn post_with_secret<B: Serialize + Sync, T: DeserializeOwned>(
-        &self,
-        endpoint: &'static str,
-        body: &B,
-        secret: Option<&str>,
-    ) -> Result<T, AppleError> {
-        let url = self.url(endpoint, None::<&()>)?;
-        let body_fn = || serde_json::to_vec(body);
-        let call = Call {
-            endpoint,
-            method: Method::POST,
-            url,
-            body: Some(&body_fn),
-            auth: true,
-            secret,
-        };
-        self.send(call).await
-    }
-
-    /// The bounded retry loop: one rate-limited attempt per turn, at most `max_attempts`.
-    async fn send<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, AppleError> {
-        let endpoint = call.endpoint;
-        let policy = self.inner.policy;
-        let mut backoff = policy.backoff();
-        let mut attempt = 1;
-        loop {
-            let result = self.attempt::<T>(&call, attempt).await;
-            let outcome = outcome_label(&result);
-            self.count(endpoint, outcome, attempt > 1);
-            let error = match result {
-                Ok(v) if attempt > 1 => {
-                    tracing::info!(location = %self.location, endpoint, attempt, "apple call succeeded after retries");
-                    return Ok(v);
-                }
-                Ok(v) => {
-                    tracing::debug!(location = %self.location, endpoint, attempt, "apple call succeeded");
-                    return Ok(v);
-                }
-                Err(e) => e,
-            };
-            let delay = if attempt < policy.max_attempts {
-                policy.delay_after(&error, &mut backoff)
-            } else {
-                None
-            };
-            let Some(delay) = delay else {
-                tracing::warn!(
-                    location = %self.location,
-                    endpoint,
-                    attempt,
-                    error_number = error.error_number(),
-                    outcome,
-                    error = %error,
-                    "apple call failed"
-                );
-                return Err(error);
-            };
-            tracing::info!(
-                location = %self.location,
-                endpoint,
-                attempt,
-                error_number = error.error_number(),
-                outcome,
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                error = %error,
-                "apple call will be retried"
-            );
-            tokio::time::sleep(delay).await;
-            attempt += 1;
-        }
-    }
-
-    /// One attempt: wait for the limiter, send, classify, check ownership, decode.
-    async fn attempt<T: DeserializeOwned>(
-        &self,
-        call: &Call<'_>,
-        attempt: u32,
-    ) -> Result<T, AppleError> {
-        let endpoint = call.endpoint;
-        let mut req = self
-            .inner
-            .http
-            .request(call.method.clone(), call.url.clone());
-        if call.auth {
-            req = req.bearer_auth(self.inner.token.bearer());
-        }
-        if let Some(body_fn) = call.body {
-            let bytes = body_fn().map_err(|e| AppleError::Unexpected {
-                status: 0,
-                body_excerpt: format!("cannot serialise the {endpoint} request: {e}"),
-            })?;
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(bytes);
-        }
-        self.inner.limiter.acquire().await;
-        self.inner.sent.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(location = %self.location, endpoint, attempt, "sending apple request");
-        let response = req.send().await.map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let bytes = response.bytes().await.map_err(transport_error)?;
-        let secrets = [self.inner.token.bearer(), call.secret.unwrap_or_default()];
-        let value = classify(status, retry_after, &bytes, &secrets)?;
-        let common = Common::deserialize(&value).unwrap_or_default();
-        self.check_common(&common)?;
-        T::deserialize(value).map_err(|e| AppleError::Unexpected {
-            status,
-            body_excerpt: format!(
-                "cannot read the {endpoint} response ({e}): {}",
-                excerpt(&bytes, &secrets)
-            ),
-        })
-    }
-
-    fn check_common(&self, common: &Common) -> Result<(), AppleError> {
-        if let Some(exp) = common
-            .token_expiration_date
-            .as_deref()
-            .and_then(parse_apple_date)
-        {
-            *lock(&self.inner.token_expiration) = Some(exp);
-        }
-        if let (Some(ours), Some(theirs)) = (&self.inner.mdm_id, &common.mdm_info) {
-            if !theirs.id.is_empty() && theirs.id != *ours {
-                return Err(AppleError::OwnershipConflict {
-                    ours: ours.clone(),
-                    theirs: theirs.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn count(&self, endpoint: &str, outcome: &str, retry: bool) {
-        let Some(m) = &self.metrics else { return };
-        let labels = LocEndpointOutcome {
-            location: self.location.to_string(),
-            endpoint: endpoint.to_owned(),
-            outcome: outcome.to_owned(),
-        };
-        if retry {
-            m.apple_retries.get_or_create(&labels).inc();
-        }
-        m.apple_requests.get_or_create(&labels).inc();
-    }
-}
-
-/// Timeouts and connection failures are transient: the same call may succeed later.
-fn transport_error(e: reqwest::Error) -> AppleError {
-    let detail = if e.is_timeout() {
-        "the request timed out".to_owned()
-    } else if e.is_connect() {
-        "cannot connect".to_owned()
-    } else {
-        "the connection failed".to_owned()
-    };
-    // The chain names the cause (reset, refused, ...); it never holds the headers.
-    let mut chain = String::new();
-    let mut source: Option<&dyn std::error::Error> = Some(&e);
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    AppleError::Transient {
-        detail: format!("{detail}{chain}"),
-        retry_after: None,
-    }
-}
-
-/// The metrics/log label of an attempt's outcome.
-fn outcome_label<T>(r: &Result<T, AppleError>) -> &'static str {
-    match r {
-        Ok(_) => "ok",
-        Err(AppleError::RateLimited { .. }) => "rate_limited",
-        Err(AppleError::Transient { .. }) => "transient",
-        Err(
-            AppleError::TokenExpired | AppleError::TokenRevoked | AppleError::TokenInvalid { .. },
-        ) => "auth",
-        Err(AppleError::Permission { .. }) => "permission",
-        Err(AppleError::Validation { .. }) => "validation",
-        Err(AppleError::OwnershipConflict { .. }) => "ownership_conflict",
-        Err(AppleError::Unexpected { .. }) => "unexpected",
     }
 }
 
