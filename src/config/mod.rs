@@ -6,8 +6,9 @@
 //! Relative file paths are read relative to the configuration file's folder. Secrets are never
 //! held here: only the paths of the files that hold them.
 //!
-//! - [`load`](load()): file + environment → [`Config`] ([`load.rs`](self::load)).
-//! - [`validate()`]: every problem at once, as [`Problem`]s, and `vppbridge config check`.
+//! - [`load()`], [`load_checked`], [`load_report`]: defaults + file + environment → [`Config`].
+//! - [`validate()`]: every problem at once, as [`Problem`]s; [`check_command`] is
+//!   `vppbridge config check`.
 
 mod keys;
 mod load;
