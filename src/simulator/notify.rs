@@ -122,12 +122,13 @@ pub(crate) fn dispatch(sim: &Arc<Shared>, dest: Destination, items: Vec<Outgoing
     if items.is_empty() {
         return;
     }
+    // The faults in force when the work completed apply to all of its notifications.
+    let faults = sim.faults();
     let task_sim = sim.clone();
     sim.spawn(async move {
         let sim = task_sim;
         for out in items {
             let env = envelope(&dest.u_id, out);
-            let faults = sim.faults();
             if faults.notification_delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(faults.notification_delay_ms)).await;
             }
