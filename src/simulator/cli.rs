@@ -123,6 +123,20 @@ impl SimArgs {
 /// When the address cannot be bound, the simulator cannot start or the token file cannot be
 /// written.
 pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    serve(args, async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot wait for Ctrl-C; stopping the simulator");
+        }
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the simulator until `shutdown` completes.
+///
+/// # Errors
+/// As [`run`].
+pub async fn serve(args: SimArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| {
@@ -148,9 +162,82 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write the token file {}", path.display()))?;
         println!("token of {} written to {}", first.u_id, path.display());
     }
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    shutdown.await;
     sim.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: SimArgs,
+    }
+
+    fn parse(argv: &[&str]) -> SimArgs {
+        Wrap::try_parse_from(std::iter::once("sim").chain(argv.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn flags_become_the_simulator_config() {
+        let c = parse(&[
+            "--assets",
+            "3",
+            "--devices",
+            "4",
+            "--assigned",
+            "0.5",
+            "--seed",
+            "9",
+            "--page-size",
+            "50",
+            "--event-delay-ms",
+            "5",
+            "--allow-http-notifications",
+            "--rate-limit-mode",
+            "http200",
+            "--error503-rate",
+            "0.25",
+        ])
+        .config();
+        assert_eq!((c.seed.assets, c.seed.devices, c.seed.seed), (3, 4, 9));
+        assert_eq!(c.seed.assigned, 0.5);
+        assert_eq!(c.page_size, 50);
+        assert_eq!(c.event_delay, Duration::from_millis(5));
+        assert!(c.allow_http_notifications);
+        assert_eq!(c.faults.rate_limit_mode, RateLimitMode::Http200);
+        assert_eq!(c.faults.error503_rate, 0.25);
+        assert!(Wrap::try_parse_from(["sim", "--rate-limit-mode", "sometimes"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn write_token_writes_a_token_expiring_in_the_given_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sim.vpptoken");
+        let args = parse(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--token-expires-in",
+            "3",
+            "--write-token",
+            path.to_str().unwrap(),
+        ]);
+        serve(args, async {}).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let json = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        let exp = crate::apple::types::parse_apple_date(v["expDate"].as_str().unwrap()).unwrap();
+        let days = (exp - chrono::Utc::now()).num_hours() as f64 / 24.0;
+        assert!((2.9..=3.0).contains(&days), "{days}");
+    }
 }

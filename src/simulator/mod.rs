@@ -82,6 +82,7 @@ mod routes;
 pub mod seed;
 mod server;
 mod state;
+mod users;
 mod writes;
 
 mod admin;

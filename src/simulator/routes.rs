@@ -19,7 +19,7 @@ use bytes::Bytes;
 use super::errors::{ApiError, ERROR_CODES, ErrorNumber, error_body};
 use super::faults::{RateLimitMode, chance};
 use super::server::{RequestRecord, Shared, common, lock};
-use super::{notify, reads, writes};
+use super::{notify, reads, users, writes};
 use crate::apple::types::{
     ClientConfigRequest, ClientConfigResponse, ServiceConfigResponse, notification_type,
 };
@@ -72,9 +72,9 @@ pub(crate) fn router(sim: Arc<Shared>) -> Router {
         .route("/mdm/v2/assets/associate", post(writes::associate))
         .route("/mdm/v2/assets/disassociate", post(writes::disassociate))
         .route("/mdm/v2/assets/revoke", post(writes::revoke))
-        .route("/mdm/v2/users/create", post(writes::create_users))
-        .route("/mdm/v2/users/update", post(writes::update_users))
-        .route("/mdm/v2/users/retire", post(writes::retire_users))
+        .route("/mdm/v2/users/create", post(users::create_users))
+        .route("/mdm/v2/users/update", post(users::update_users))
+        .route("/mdm/v2/users/retire", post(users::retire_users))
         .route("/mdm/v2/status", get(writes::status))
         .method_not_allowed_fallback(|| async { ApiError::new(9726) })
         .fallback(|| async { ApiError::with_status(9602, StatusCode::NOT_FOUND) })
