@@ -33,8 +33,9 @@
 //!   URL must be absolute HTTPS with a host (9712; HTTP too with `allow_http_notifications`);
 //!   unknown notification types → 9602. A URL triggers one synchronous `TEST_NOTIFICATION`
 //!   attempt (no faults applied); anything but 2xx → 9728 and nothing is stored. Fields left
-//!   out keep their old values; `notificationTypes` replaces the set. The response echoes the
-//!   secret, as Apple's reference example does.
+//!   out keep their old values; `notificationTypes` replaces the set (an empty list is how to
+//!   stop notifications: Apple leaves unsubscribing open). The response echoes the secret, as
+//!   Apple's reference example does.
 //! - **Reads.** Every documented filter; page size from the config; `totalPages` is at least 1,
 //!   so page 0 of an empty result is valid; `pageIndex` ≥ `totalPages` or not a number → 9650.
 //!   One `versionId` per location covers assets, assignments and users and changes on every
@@ -69,9 +70,14 @@
 //!   gone out (at most 1 s); `notificationDelayMs`: waits before each one.
 //! - **Admin API** (`/_sim/`): locations, the full state, faults, purchase/refund/transfer,
 //!   accepting invitations, revoking or expiring a token, a foreign `mdmInfo`, removing an
-//!   assignment behind the MDM's back (no notification), the request log and the delivery log.
+//!   assignment behind the MDM's back (no notification), the request log (every Apple call with
+//!   `atMs`, status, `errorNumber`, `uId`; the last 200,000) and the delivery log (every attempt,
+//!   TEST_NOTIFICATION included). Admin calls change state at once, each with a new version.
+//!   Purchases of an unknown adamId create it as an App; a refund or transfer below the
+//!   available count is refused (409).
 //!   Not modelled: subscriptions, unlimited assets, read-only and facilitator tokens,
-//!   `contentMetadataLookup` (the URL points at Apple's).
+//!   `contentMetadataLookup` (the URL points at Apple's), permission errors (9637/9647),
+//!   maintenance (9644). Event records are kept for the simulator's lifetime.
 
 pub mod cli;
 mod errors;
