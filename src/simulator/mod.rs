@@ -43,7 +43,7 @@
 //!   assignments returns the touched pairs still assigned in `assignments` and those no longer
 //!   assigned in `removedAssignments` (a simulator extension; Apple leaves removals open), both
 //!   paginated over one sorted list; on users it returns every record changed since (retired
-//!   ones with status `Retired`). The last 10,000 versions and 1,000,000 assignment changes are
+//!   ones with status `Retired`). The last 10,000 versions and 250,000 assignment changes are
 //!   kept; an older or unknown id → 9721. Get Assets has no `sinceVersionId`, as at Apple.
 //! - **Writes.** Synchronous validation (415/9727 content type, 405/9726 method, 9602 bad JSON,
 //!   9718, 9719, 9700–9705, 9707, 9720, 9714, 9715, 9717) then an `eventId` at once; the work
@@ -71,7 +71,7 @@
 //! - **Admin API** (`/_sim/`): locations, the full state, faults, purchase/refund/transfer,
 //!   accepting invitations, revoking or expiring a token, a foreign `mdmInfo`, removing an
 //!   assignment behind the MDM's back (no notification), the request log (every Apple call with
-//!   `atMs`, status, `errorNumber`, `uId`; the last 200,000) and the delivery log (every attempt,
+//!   `atMs`, status, `errorNumber`, `uId`; the last 100,000) and the delivery log (every attempt,
 //!   TEST_NOTIFICATION included). Admin calls change state at once, each with a new version.
 //!   Purchases of an unknown adamId create it as an App; a refund or transfer below the
 //!   available count is refused (409).

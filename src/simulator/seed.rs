@@ -111,6 +111,7 @@ fn location(spec: &SeedSpec, n: usize, rng: &mut StdRng, expires: DateTime<Utc>)
         };
         loc.users.insert(id, UserRec { user, changed: 0 });
     }
+    loc.reset_versions();
     loc
 }
 

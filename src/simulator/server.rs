@@ -22,7 +22,7 @@ use super::{SimConfig, seed};
 use crate::apple::types::{Common, ErrorResponse, EventStatus, EventType, format_apple_date};
 
 /// Request-log entries kept; the oldest go first.
-const MAX_REQUEST_LOG: usize = 200_000;
+const MAX_REQUEST_LOG: usize = 100_000;
 
 /// Locks `m`, carrying on after a panic elsewhere: the state stays usable for the next request.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

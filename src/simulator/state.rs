@@ -14,7 +14,7 @@ use crate::apple::types::{AdamId, Asset, Assignment, MdmInfo, ResponseAsset, Res
 /// Versions remembered for `sinceVersionId`; older ids answer 9721.
 pub(crate) const MAX_VERSIONS: usize = 10_000;
 /// Assignment changes remembered for `sinceVersionId`; older versions answer 9721.
-pub(crate) const MAX_CHANGES: usize = 1_000_000;
+pub(crate) const MAX_CHANGES: usize = 250_000;
 
 /// The target of an assignment.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -204,6 +204,12 @@ pub(crate) struct Location {
 }
 
 impl Location {
+    /// Starts the version history afresh (after seeding: nobody has seen a version yet, and the
+    /// seeded assignments would only fill the change log).
+    pub(crate) fn reset_versions(&mut self) {
+        self.versions = Versions::new(MAX_VERSIONS, MAX_CHANGES);
+    }
+
     /// An empty location.
     pub(crate) fn new(
         u_id: String,
