@@ -373,3 +373,41 @@ async fn shutdown_stops_serving() {
     api.sim.shutdown().await;
     assert!(api.http.get(url).send().await.is_err());
 }
+
+#[tokio::test]
+async fn each_location_has_its_own_token_and_state() {
+    let mut config = fast_config();
+    config.seed.locations = 2;
+    let api = start(config).await;
+    let locations = api.sim.locations();
+    assert_eq!(locations.len(), 2);
+    assert_ne!(locations[0].token_text, locations[1].token_text);
+    let listed = api.admin_get("locations").await;
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let other = locations.iter().find(|l| l.u_id != api.u_id).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["uId"] == other.u_id.as_str() && l["token"] == other.token_text.as_str())
+    );
+
+    api.write("assets/associate", json!({"assets": [{"adamId": adam(0), "pricingParam": "STDQ"}], "serialNumbers": [serial(0)]})).await;
+    let r = api
+        .http
+        .get(format!("{}assignments", api.base))
+        .bearer_auth(&other.token_text)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["uId"], other.u_id.as_str());
+    assert_eq!(
+        body["assignments"],
+        json!([]),
+        "the other location is untouched"
+    );
+    let (_, mine) = api.get("assignments").await;
+    assert_eq!(mine["assignments"].as_array().unwrap().len(), 1);
+}

@@ -293,18 +293,44 @@ async fn disassociate_revoke_and_user_writes_change_the_truth() {
     assert_eq!(done["failures"][0]["errorNumber"], 9609);
     let (_, renamed) = api.get("users?clientUserId=new").await;
     assert_eq!(renamed["users"][0]["email"], "renamed@example.com");
+    let to_new = json!({"assets": assets([1]), "clientUserIds": ["new"]});
+    assert_eq!(
+        api.write("assets/associate", to_new).await["eventStatus"],
+        "COMPLETE"
+    );
     api.write("users/retire", json!({"users": [{"clientUserId": "new"}]}))
         .await;
     let (_, active) = api.get("users?activeOnly=true").await;
     assert_eq!(active["users"].as_array().unwrap().len(), 3);
     let (_, retired) = api.get("users?retiredOnly=true").await;
     assert_eq!(retired["users"][0]["clientUserId"], "new");
+    let (_, kept) = api.get("assignments?clientUserId=new").await;
+    assert_eq!(
+        kept["assignments"].as_array().unwrap().len(),
+        1,
+        "retiring keeps assignments"
+    );
     let (_, excluded) = api
-        .get("assignments?excludeInactiveUsers=true&clientUserId=user-000001")
+        .get("assignments?excludeInactiveUsers=true&clientUserId=new")
         .await;
-    assert_eq!(excluded["assignments"].as_array().unwrap().len(), 1);
+    assert_eq!(excluded["assignments"], json!([]));
     let (_, with_state) = api
+        .get(&format!(
+            "assignments?includeUserState=true&adamId={}",
+            adam(1)
+        ))
+        .await;
+    let statuses: Vec<_> = with_state["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.get("userStatus").cloned())
+        .collect();
+    assert_eq!(statuses, [json!("Retired")], "devices carry no user status");
+    let (_, registered) = api
         .get("assignments?includeUserState=true&clientUserId=user-000001")
         .await;
-    assert_eq!(with_state["assignments"][0]["userStatus"], "Registered");
+    assert_eq!(registered["assignments"][0]["userStatus"], "Registered");
+    let (_, again) = api.post("users/associate-nothing", json!({})).await;
+    assert_eq!(again["errorNumber"], 9602, "unknown paths are refused");
 }
