@@ -1,6 +1,7 @@
-//! The asynchronous writes (assets here, users in `users`): synchronous validation, the `eventId`, completion after
-//! `event_delay` (licenses enforced, state changed, one new version), Event Status, and the
-//! notifications each completion produces.
+//! The asynchronous asset writes (users are in `users`) and the event machinery both share:
+//! synchronous validation, the `eventId`, completion after `event_delay` (licenses enforced,
+//! state changed, one new version), Event Status, and the notifications each completion
+//! produces.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::Hash;
@@ -43,6 +44,7 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     serde_json::from_slice(body).map_err(|_| ApiError::new(9602))
 }
 
+/// Whether any item appears twice.
 pub(crate) fn has_duplicates<T: Eq + Hash>(items: &[T]) -> bool {
     let mut seen = HashSet::with_capacity(items.len());
     !items.iter().all(|i| seen.insert(i))
