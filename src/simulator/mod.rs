@@ -67,7 +67,8 @@
 //!   notifications leave in order; retries do not hold up the next ones.
 //! - **Delivery faults.** `dropRate`: never sent (logged `dropped`); `duplicateRate`: delivered
 //!   again with the same `notificationId`; `reorderRate`: held until the next notification has
-//!   gone out (at most 1 s); `notificationDelayMs`: waits before each one.
+//!   gone out (at most 1 s); `notificationDelayMs`: waits before each one. The faults in force
+//!   when an event completes (or an admin action happens) apply to all its notifications.
 //! - **Admin API** (`/_sim/`): locations, the full state, faults, purchase/refund/transfer,
 //!   accepting invitations, revoking or expiring a token, a foreign `mdmInfo`, removing an
 //!   assignment behind the MDM's back (no notification), the request log (every Apple call with
