@@ -3,7 +3,8 @@
 //! applies its delta and *adds* the request. A verification is due `window` after the LAST
 //! request for its asset once no announced request is still outstanding (so a burst whose deltas
 //! take a while to apply still costs one read), but never later than `max_wait` (ten windows)
-//! after the first (so a steady trickle cannot postpone it forever). Time is passed in, so the
+//! after the first (so a steady trickle cannot postpone it forever; the caller may set another
+//! cap). Time is passed in, so the
 //! rules are tested without clocks.
 
 use std::collections::BTreeMap;
@@ -47,26 +48,32 @@ impl<W> Pending<W> {
     }
 }
 
-/// Pending verifications of one location.
+/// Pending verifications of one location, by key (an asset for assignment verifications; `()`
+/// for the location's counts, which one listing verifies for every asset at once).
 #[derive(Debug)]
-pub struct Coalescer<W> {
+pub struct Coalescer<W, K = AssetId> {
     window: Duration,
     max_wait: Duration,
-    pending: BTreeMap<AssetId, Pending<W>>,
+    pending: BTreeMap<K, Pending<W>>,
 }
 
-impl<W> Coalescer<W> {
+impl<W, K: Ord + Clone> Coalescer<W, K> {
     /// A coalescer with the given window; `max_wait` is ten windows.
     pub fn new(window: Duration) -> Self {
+        Self::with_max_wait(window, window * 10)
+    }
+
+    /// A coalescer with the given window and cap.
+    pub fn with_max_wait(window: Duration, max_wait: Duration) -> Self {
         Coalescer {
             window,
-            max_wait: window * 10,
+            max_wait,
             pending: BTreeMap::new(),
         }
     }
 
     /// Notes that a request for `asset` is coming (its message arrived).
-    pub fn announce(&mut self, asset: AssetId, now: Instant) {
+    pub fn announce(&mut self, asset: K, now: Instant) {
         let p = self
             .pending
             .entry(asset)
@@ -76,7 +83,7 @@ impl<W> Coalescer<W> {
     }
 
     /// Withdraws an announcement whose request will not come (its handler failed first).
-    pub fn withdraw(&mut self, asset: &AssetId) {
+    pub fn withdraw(&mut self, asset: &K) {
         if let Some(p) = self.pending.get_mut(asset) {
             p.outstanding = p.outstanding.saturating_sub(1);
             if p.outstanding == 0 && p.waiters.is_empty() {
@@ -87,7 +94,7 @@ impl<W> Coalescer<W> {
 
     /// Adds a request for `asset` (settling one announcement, if any), merging it with any
     /// pending one.
-    pub fn add(&mut self, asset: AssetId, request: VerifyRequest, now: Instant, waiter: W) {
+    pub fn add(&mut self, asset: K, request: VerifyRequest, now: Instant, waiter: W) {
         let p = self
             .pending
             .entry(asset)
@@ -108,9 +115,9 @@ impl<W> Coalescer<W> {
 
     /// Takes every verification due by `now` plus half a window, so that assets notified together
     /// are verified together (and their counts can share one listing).
-    pub fn take_due(&mut self, now: Instant) -> Vec<(AssetId, Pending<W>)> {
+    pub fn take_due(&mut self, now: Instant) -> Vec<(K, Pending<W>)> {
         let horizon = now + self.window / 2;
-        let due: Vec<AssetId> = self
+        let due: Vec<K> = self
             .pending
             .iter()
             .filter(|(_, p)| p.due(self.window, self.max_wait) <= horizon)
@@ -127,7 +134,7 @@ impl<W> Coalescer<W> {
     }
 
     /// Takes everything (shutdown).
-    pub fn drain(&mut self) -> Vec<(AssetId, Pending<W>)> {
+    pub fn drain(&mut self) -> Vec<(K, Pending<W>)> {
         std::mem::take(&mut self.pending).into_iter().collect()
     }
 }
@@ -156,7 +163,7 @@ mod tests {
     fn a_burst_of_250_requests_for_25_assets_becomes_25_verifications() {
         let t0 = Instant::now();
         let window = Duration::from_millis(200);
-        let mut c = Coalescer::new(window);
+        let mut c: Coalescer<u32> = Coalescer::new(window);
         for i in 0..250u32 {
             let at = t0 + Duration::from_millis(u64::from(i)); // spread over 250 ms
             c.add(asset(i % 25), req(&format!("S{i}")), at, i);

@@ -15,7 +15,7 @@ use async_nats::jetstream::Message;
 use super::Shared;
 use super::location::{ErrorAction, Location};
 use super::verdict::Verdict;
-use super::verify::VerifyOutcome;
+use super::verify::{VerifyOutcome, parts};
 use crate::changes::stable_id;
 use crate::events::CloudEvent;
 use crate::events::changes::{AssignmentFailedData, Cause, ChangeKind};
@@ -90,23 +90,32 @@ pub async fn handle(shared: &Shared, msg: &Message, report: &mut Report) -> Verd
         };
     };
     // Announce first, so the verification of these assets waits for this delta.
-    for asset in plan.verify.keys() {
-        verifier.announce(asset.clone());
+    for (asset, req) in &plan.verify {
+        for part in parts(req) {
+            verifier.announce(asset.clone(), part);
+        }
     }
     let applied = match apply_delta(loc, &plan, &cause, report).await {
         Ok(()) => report_failures(shared, loc, &plan, &cause).await,
         Err(v) => Err(v),
     };
     if let Err(v) = applied {
-        for asset in plan.verify.keys() {
-            verifier.withdraw(asset.clone());
+        for (asset, req) in &plan.verify {
+            for part in parts(req) {
+                verifier.withdraw(asset.clone(), part);
+            }
         }
         return v;
     }
     let waits: Vec<_> = plan
         .verify
         .into_iter()
-        .map(|(asset, req)| verifier.request(asset, req, cause.clone()))
+        .flat_map(|(asset, req)| {
+            parts(&req)
+                .into_iter()
+                .map(|part| verifier.request(asset.clone(), part, req.clone(), cause.clone()))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let mut verdict = Verdict::Ack;
     for w in waits {
@@ -115,7 +124,7 @@ pub async fn handle(shared: &Shared, msg: &Message, report: &mut Report) -> Verd
                 apple_calls,
                 changes,
             }) => {
-                report.apple_calls = report.apple_calls.max(apple_calls);
+                report.apple_calls += apple_calls;
                 report.changes += changes;
             }
             Ok(VerifyOutcome::Failed { action, reason }) => {

@@ -47,7 +47,6 @@ pub struct Location {
     /// The location id (slug).
     pub id: String,
     token_file: PathBuf,
-    apple_config: AppleConfig,
     mdm_id: Option<String>,
     client: RwLock<AppleClient>,
     token_expires_at: RwLock<Option<DateTime<Utc>>>,
@@ -96,11 +95,11 @@ impl Location {
             .map_err(|e| anyhow::anyhow!("location {}: {e}", config.id))?;
         let expires_at = token.expires_at;
         let client = AppleClient::new(apple_config, token, mdm_id.clone())
-            .map_err(|e| anyhow::anyhow!("location {}: {e}", config.id))?;
+            .map_err(|e| anyhow::anyhow!("location {}: {e}", config.id))?
+            .with_metrics(metrics.clone(), &config.id);
         let loc = Arc::new(Location {
             id: config.id.clone(),
             token_file: config.token_file.clone(),
-            apple_config: apple_config.clone(),
             mdm_id,
             client: RwLock::new(client),
             token_expires_at: RwLock::new(Some(expires_at)),
@@ -379,17 +378,12 @@ impl Location {
             match ContentToken::from_file(&self.token_file) {
                 Ok(token) => {
                     let at = token.expires_at;
-                    match AppleClient::new(&self.apple_config, token, self.mdm_id.clone()) {
-                        Ok(c) => {
-                            *self.client.write().unwrap_or_else(|e| e.into_inner()) = c;
-                            tracing::info!(location = %self.id, "token file replaced: reloaded");
-                            self.note_expiry(at).await;
-                            self.resume("token file replaced").await;
-                        }
-                        Err(e) => {
-                            tracing::error!(location = %self.id, error = %e, "cannot build a client with the new token")
-                        }
-                    }
+                    // The same limiter and counters: a replaced token never lets a burst through.
+                    let c = self.client().with_token(token);
+                    *self.client.write().unwrap_or_else(|e| e.into_inner()) = c;
+                    tracing::info!(location = %self.id, "token file replaced: reloaded");
+                    self.note_expiry(at).await;
+                    self.resume("token file replaced").await;
                 }
                 Err(e) => {
                     tracing::error!(location = %self.id, error = %e, "token file changed but cannot be loaded; keeping the old one")

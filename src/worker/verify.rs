@@ -5,7 +5,7 @@
 //! Requests come with a reply channel; each notification's handler waits on it, so a message is
 //! acknowledged only once the verification it triggered is durable in the view.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,11 +49,22 @@ pub enum VerifyOutcome {
 
 type Reply = oneshot::Sender<VerifyOutcome>;
 
+/// What a verification reads: one asset's assignments, or the counts of assets (one listing
+/// serves every asset of the location, so counts are coalesced per location, not per asset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The asset's assignments.
+    Assignments,
+    /// The asset's counts.
+    Counts,
+}
+
 enum Job {
-    Announce(AssetId),
-    Withdraw(AssetId),
+    Announce(AssetId, Part),
+    Withdraw(AssetId, Part),
     Request {
         asset: AssetId,
+        part: Part,
         request: VerifyRequest,
         cause: Cause,
         reply: Reply,
@@ -76,14 +87,14 @@ impl Verifier {
 
     /// Says a request for `asset` will follow once a delta is applied, so the verification
     /// waits for it.
-    pub fn announce(&self, asset: AssetId) {
+    pub fn announce(&self, asset: AssetId, part: Part) {
         // When the task is gone (shutdown) there is nothing to hold back.
-        let _ = self.tx.send(Job::Announce(asset));
+        let _ = self.tx.send(Job::Announce(asset, part));
     }
 
     /// Takes back an announcement whose request will not come.
-    pub fn withdraw(&self, asset: AssetId) {
-        let _ = self.tx.send(Job::Withdraw(asset));
+    pub fn withdraw(&self, asset: AssetId, part: Part) {
+        let _ = self.tx.send(Job::Withdraw(asset, part));
     }
 
     /// Asks for a verification of `asset` (settling one announcement); the answer comes once
@@ -91,6 +102,7 @@ impl Verifier {
     pub fn request(
         &self,
         asset: AssetId,
+        part: Part,
         request: VerifyRequest,
         cause: Cause,
     ) -> oneshot::Receiver<VerifyOutcome> {
@@ -98,6 +110,7 @@ impl Verifier {
         // When the task is gone (shutdown) the reply is dropped and the waiter sees that.
         let _ = self.tx.send(Job::Request {
             asset,
+            part,
             request,
             cause,
             reply,
@@ -106,101 +119,172 @@ impl Verifier {
     }
 }
 
+/// The parts of a plan's verification of one asset.
+pub fn parts(request: &VerifyRequest) -> Vec<Part> {
+    let mut p = Vec::new();
+    if request.assignments {
+        p.push(Part::Assignments);
+    }
+    if request.counts {
+        p.push(Part::Counts);
+    }
+    p
+}
+
+type Waiter = (Cause, Reply);
+
 async fn run(
     loc: Arc<Location>,
     window: Duration,
     mut rx: mpsc::UnboundedReceiver<Job>,
     shutdown: CancellationToken,
 ) {
-    let mut pending: Coalescer<(Cause, Reply)> = Coalescer::new(window);
+    let mut assignments: Coalescer<Waiter> = Coalescer::new(window);
+    // One listing serves every asset, so counts wait longer while a burst goes on: thirty
+    // windows at most.
+    let mut counts: Coalescer<(AssetId, Waiter), ()> =
+        Coalescer::with_max_wait(window, window * 30);
     loop {
-        let due = pending.next_due().map(Instant::from_std);
+        let due = [assignments.next_due(), counts.next_due()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(Instant::from_std);
+        let now = std::time::Instant::now;
         tokio::select! {
             _ = shutdown.cancelled() => break,
             job = rx.recv() => match job {
                 None => break,
-                Some(Job::Announce(a)) => pending.announce(a, std::time::Instant::now()),
-                Some(Job::Withdraw(a)) => pending.withdraw(&a),
-                Some(Job::Request { asset, request, cause, reply }) => {
-                    pending.add(asset, request, std::time::Instant::now(), (cause, reply))
+                Some(Job::Announce(a, Part::Assignments)) => assignments.announce(a, now()),
+                Some(Job::Announce(_, Part::Counts)) => counts.announce((), now()),
+                Some(Job::Withdraw(a, Part::Assignments)) => assignments.withdraw(&a),
+                Some(Job::Withdraw(_, Part::Counts)) => counts.withdraw(&()),
+                Some(Job::Request { asset, part: Part::Assignments, request, cause, reply }) => {
+                    assignments.add(asset, request, now(), (cause, reply))
+                }
+                Some(Job::Request { asset, part: Part::Counts, request, cause, reply }) => {
+                    counts.add((), request, now(), (asset, (cause, reply)))
                 }
             },
             _ = async { match due { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
-                let batch = pending.take_due(std::time::Instant::now());
-                let batch = batch
+                let t = now();
+                let waiting: Vec<(AssetId, Waiter)> = counts
+                    .take_due(t)
+                    .into_iter()
+                    .flat_map(|(_, p)| p.waiters)
+                    .collect();
+                if !waiting.is_empty() {
+                    verify_counts(&loc, waiting).await;
+                }
+                let batch: Batch = assignments
+                    .take_due(t)
                     .into_iter()
                     .filter(|(_, p)| !p.waiters.is_empty())
                     .map(|(a, p)| (a, p.request, p.waiters))
                     .collect();
-                verify_batch(&loc, batch).await;
+                if !batch.is_empty() {
+                    verify_assignments(&loc, batch).await;
+                }
             }
         }
     }
-    for (_, p) in pending.drain() {
+    let stopping = || VerifyOutcome::Failed {
+        action: ErrorAction::Retry { after: None },
+        reason: "shutting down before the verification ran".into(),
+    };
+    for (_, p) in assignments.drain() {
         for (_, reply) in p.waiters {
-            let _ = reply.send(VerifyOutcome::Failed {
-                action: ErrorAction::Retry { after: None },
-                reason: "shutting down before the verification ran".into(),
-            });
+            let _ = reply.send(stopping());
+        }
+    }
+    for (_, p) in counts.drain() {
+        for (_, (_, reply)) in p.waiters {
+            let _ = reply.send(stopping());
         }
     }
 }
 
-type Batch = Vec<(AssetId, VerifyRequest, Vec<(Cause, Reply)>)>;
+type Batch = Vec<(AssetId, VerifyRequest, Vec<Waiter>)>;
 
-async fn verify_batch(loc: &Location, batch: Batch) {
-    let started = Instant::now();
-    let outcome_for_all = |o: VerifyOutcome, waiters: Vec<(Cause, Reply)>| {
-        for (_, r) in waiters {
-            let _ = r.send(o.clone());
+fn answer(o: &VerifyOutcome, waiters: impl IntoIterator<Item = Reply>) {
+    for r in waiters {
+        let _ = r.send(o.clone());
+    }
+}
+
+fn paused(loc: &Location) -> Option<VerifyOutcome> {
+    loc.paused().map(|kind| VerifyOutcome::Failed {
+        action: ErrorAction::Hold,
+        reason: format!("location paused ({})", kind.as_str()),
+    })
+}
+
+/// Verifies the counts of every asset waited for, with one listing or one read per asset.
+async fn verify_counts(loc: &Location, waiting: Vec<(AssetId, Waiter)>) {
+    if let Some(o) = paused(loc) {
+        answer(&o, waiting.into_iter().map(|(_, (_, r))| r));
+        return;
+    }
+    let assets: BTreeSet<AssetId> = waiting.iter().map(|(a, _)| a.clone()).collect();
+    let cause = waiting[0].1.0.clone();
+    let mut calls = 0u32;
+    let outcome = match read_assets(loc, &assets.iter().collect::<Vec<_>>(), &mut calls).await {
+        Err(e) => VerifyOutcome::Failed {
+            action: loc.classify(&e).await,
+            reason: e.to_string(),
+        },
+        Ok(truth) => {
+            let mut writes = Vec::new();
+            let mut failed = None;
+            for a in &assets {
+                match asset_key(&loc.id, &a.adam_id, &a.pricing_param) {
+                    Ok(k) => writes.push((k, truth.get(a).cloned())),
+                    Err(e) => failed = Some(e.to_string()),
+                }
+            }
+            match loc
+                .applier
+                .apply_many(&loc.id, Bucket::Assets, writes, &cause)
+                .await
+            {
+                Ok(changes) if failed.is_none() => VerifyOutcome::Done {
+                    apple_calls: calls,
+                    changes,
+                },
+                Ok(_) => VerifyOutcome::Failed {
+                    action: ErrorAction::Retry { after: None },
+                    reason: failed.unwrap_or_default(),
+                },
+                Err(e) => VerifyOutcome::Failed {
+                    action: ErrorAction::Retry { after: None },
+                    reason: e.to_string(),
+                },
+            }
         }
     };
-    if let Some(kind) = loc.paused() {
+    tracing::debug!(location = %loc.id, assets = assets.len(), outcome = ?outcome, "counts verification");
+    answer(&outcome, waiting.into_iter().map(|(_, (_, r))| r));
+}
+
+/// Verifies the assignments of each asset of the batch (a few at once).
+async fn verify_assignments(loc: &Location, batch: Batch) {
+    let started = Instant::now();
+    if let Some(o) = paused(loc) {
         for (_, _, w) in batch {
-            outcome_for_all(
-                VerifyOutcome::Failed {
-                    action: ErrorAction::Hold,
-                    reason: format!("location paused ({})", kind.as_str()),
-                },
-                w,
-            );
+            answer(&o, w.into_iter().map(|(_, r)| r));
         }
         return;
     }
-    let mut calls = 0u32;
-    // Counts first: one listing or one read per asset, whichever is fewer requests.
-    let count_assets: Vec<&AssetId> = batch
-        .iter()
-        .filter(|(_, r, _)| r.counts || r.assignments)
-        .map(|(a, _, _)| a)
-        .collect();
-    let truth_assets = match read_assets(loc, &count_assets, &mut calls).await {
-        Ok(t) => Some(t),
-        Err(e) => {
-            let action = loc.classify(&e).await;
-            for (_, _, w) in batch {
-                outcome_for_all(
-                    VerifyOutcome::Failed {
-                        action: action.clone(),
-                        reason: e.to_string(),
-                    },
-                    w,
-                );
-            }
-            return;
-        }
-    };
-    let calls = std::sync::atomic::AtomicU32::new(calls);
+    let calls = std::sync::atomic::AtomicU32::new(0);
     let results: Vec<_> = futures::stream::iter(batch)
         .map(|(asset, request, waiters)| {
-            let truth_assets = truth_assets.as_ref();
             let calls = &calls;
             async move {
                 let cause = waiters
                     .first()
                     .map(|(c, _)| c.clone())
                     .unwrap_or_else(|| Cause::sync("verification"));
-                let r = verify_one(loc, &asset, &request, truth_assets, &cause, calls).await;
+                let r = verify_one(loc, &asset, &request, &cause, calls).await;
                 (asset, r, waiters)
             }
         })
@@ -223,8 +307,8 @@ async fn verify_batch(loc: &Location, batch: Batch) {
                 reason,
             },
         };
-        tracing::debug!(location = %loc.id, adam_id = %asset.adam_id, outcome = ?o, duration_ms = started.elapsed().as_millis() as u64, "verification");
-        outcome_for_all(o, waiters);
+        tracing::debug!(location = %loc.id, adam_id = %asset.adam_id, outcome = ?o, duration_ms = started.elapsed().as_millis() as u64, "assignments verification");
+        answer(&o, waiters.into_iter().map(|(_, r)| r));
     }
 }
 
@@ -296,25 +380,11 @@ async fn verify_one(
     loc: &Location,
     asset: &AssetId,
     request: &VerifyRequest,
-    truth_assets: Option<&HashMap<AssetId, AssetValue>>,
     cause: &Cause,
     calls: &std::sync::atomic::AtomicU32,
 ) -> Result<usize, VerifyError> {
     let applier = &loc.applier;
     let mut changes = 0;
-    if let Some(truth) = truth_assets
-        && (request.counts || request.assignments)
-    {
-        let key = asset_key(&loc.id, &asset.adam_id, &asset.pricing_param).map_err(other)?;
-        let changed = applier
-            .apply(&loc.id, Bucket::Assets, &key, truth.get(asset), cause)
-            .await
-            .map_err(other)?;
-        changes += usize::from(changed);
-    }
-    if !request.assignments {
-        return Ok(changes);
-    }
     let prefix = asset_key(&loc.id, &asset.adam_id, &asset.pricing_param).map_err(other)?;
     let current = applier
         .view()

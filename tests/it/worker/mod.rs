@@ -2,5 +2,7 @@
 //! simulator).
 
 mod consumer;
+mod harness;
+mod sim;
 mod support;
 mod view;

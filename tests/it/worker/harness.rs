@@ -1,0 +1,432 @@
+//! A whole world for the worker: nats-server, the simulator, a receiver that publishes what the
+//! simulator posts, and the location registered with the simulator.
+//!
+//! The receiver here is a stand-in that publishes notification events the way the receiver does
+//! (same subject, CloudEvent and `Nats-Msg-Id`), so the worker tests do not depend on the HTTP
+//! layer.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use vppbridge::apple::AppleClient;
+use vppbridge::apple::types::*;
+use vppbridge::config::Config;
+use vppbridge::events::changes::AssetValue;
+use vppbridge::events::notification::*;
+use vppbridge::simulator::{Faults, SeedSpec, SimConfig, SimHandle, Simulator};
+use vppbridge::token::ContentToken;
+use vppbridge::view::{Bucket, View};
+
+use super::support::*;
+
+pub struct Harness {
+    pub env: Env,
+    pub sim: SimHandle,
+    pub uid: String,
+    pub config: Config,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    pub apple: AppleClient,
+    pub view: View,
+}
+
+pub fn sim_config(seed: SeedSpec) -> SimConfig {
+    SimConfig {
+        page_size: 1000,
+        allow_http_notifications: true,
+        event_delay: Duration::from_millis(20),
+        delivery_retry_delays: vec![Duration::from_millis(100), Duration::from_millis(300)],
+        notification_timeout: Duration::from_secs(5),
+        max_requests_per_second: 200,
+        faults: Faults::default(),
+        seed,
+        token_lifetime: chrono::Duration::days(365),
+    }
+}
+
+/// Builds a notification event's payload from Apple's envelope (what the receiver's ingest does).
+pub fn normalise(location: &str, env: &NotificationEnvelope) -> Notification {
+    let meta = NotificationMeta {
+        location: location.into(),
+        u_id: env.u_id.clone(),
+        notification_id: env.notification_id.clone(),
+        notification_type: env.notification_type.clone(),
+    };
+    let raw = env.notification.clone();
+    let action = |k: EventType| match k {
+        EventType::Associate => Action::Associate,
+        EventType::Disassociate => Action::Disassociate,
+        EventType::Revoke => Action::Revoke,
+        EventType::Create => Action::Create,
+        EventType::Update => Action::Update,
+        EventType::Retire => Action::Retire,
+    };
+    let outcome = |r: NotificationResult| match r {
+        NotificationResult::Success => Outcome::Success,
+        NotificationResult::Failure => Outcome::Failure,
+    };
+    let error = |e: &Option<ErrorResponse>| {
+        e.as_ref().map(|e| EventError {
+            error_number: e.error_number,
+            error_message: e.error_message.clone(),
+        })
+    };
+    let user = |u: &ResponseUser| UserRef {
+        client_user_id: u.client_user_id.clone(),
+        email: u.email.clone(),
+        id_hash: u.id_hash.clone(),
+        invite_code: u.invite_code.clone(),
+        status: u.status.clone(),
+    };
+    match env.notification_type.as_str() {
+        "ASSET_MANAGEMENT" => {
+            let n: AssetManagementNotification = serde_json::from_value(raw.clone()).unwrap();
+            Notification::AssetManagement(AssetManagementData {
+                meta,
+                event_id: n.event_id,
+                action: action(n.kind),
+                result: outcome(n.result),
+                assignments: n
+                    .assignments
+                    .iter()
+                    .map(|a| AssignmentRef {
+                        adam_id: a.adam_id.0.clone(),
+                        pricing_param: a.pricing_param.clone(),
+                        serial_number: a.serial_number.clone(),
+                        client_user_id: a.client_user_id.clone(),
+                    })
+                    .collect(),
+                error: error(&n.error),
+                raw,
+            })
+        }
+        "ASSET_COUNT" => {
+            let n: AssetCountNotification = serde_json::from_value(raw.clone()).unwrap();
+            Notification::AssetCount(AssetCountData {
+                meta,
+                adam_id: n.adam_id.0,
+                pricing_param: n.pricing_param,
+                count_delta: n.count_delta,
+                raw,
+            })
+        }
+        "USER_MANAGEMENT" => {
+            let n: UserManagementNotification = serde_json::from_value(raw.clone()).unwrap();
+            Notification::UserManagement(UserManagementData {
+                meta,
+                event_id: n.event_id,
+                action: action(n.kind),
+                result: outcome(n.result),
+                users: n.users.iter().map(user).collect(),
+                error: error(&n.error),
+                raw,
+            })
+        }
+        "USER_ASSOCIATED" => {
+            let n: UserAssociatedNotification = serde_json::from_value(raw.clone()).unwrap();
+            Notification::UserAssociated(UserAssociatedData {
+                meta,
+                users: n.associated_users.iter().map(user).collect(),
+                raw,
+            })
+        }
+        "TEST_NOTIFICATION" => Notification::Test(PlainData { meta, raw }),
+        _ => Notification::Unknown(PlainData { meta, raw }),
+    }
+}
+
+async fn receive(
+    State(js): State<jetstream::Context>,
+    Path(location): Path<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let Ok(env) = serde_json::from_slice::<NotificationEnvelope>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    publish(&js, &normalise(&location, &env)).await;
+    StatusCode::OK
+}
+
+/// Starts everything; the worker is not started (see [`Harness::worker`]).
+pub async fn harness(seed: SeedSpec) -> Harness {
+    let env = env().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(sim_config(seed), listener).await.unwrap();
+    let loc = sim.locations().remove(0);
+    // The receiver stand-in.
+    let rl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_url = format!("http://{}/notifications/school", rl.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/notifications/{location}", axum::routing::post(receive))
+        .with_state(env.js.clone());
+    tokio::spawn(async move { axum::serve(rl, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &env.server.url(),
+        &sim.base_url(),
+        &loc.token_text,
+    );
+    let token = ContentToken::from_file(&config.locations[0].token_file).unwrap();
+    let apple = AppleClient::new(&config.apple, token, None).unwrap();
+    apple
+        .set_client_config(&ClientConfigRequest {
+            mdm_info: Some(MdmInfo {
+                id: config.mdm.id.clone(),
+                name: "vppbridge".into(),
+                metadata: "test".into(),
+            }),
+            notification_url: Some(receiver_url),
+            notification_auth_token: Some("secret".into()),
+            notification_types: Some(
+                notification_type::SUBSCRIBABLE
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
+        })
+        .await
+        .unwrap();
+    let view = View::open(&env.js).await.unwrap();
+    Harness {
+        env,
+        sim,
+        uid: loc.u_id,
+        config,
+        dir,
+        http: reqwest::Client::new(),
+        apple,
+        view,
+    }
+}
+
+/// The truth the simulator holds for the location.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Truth {
+    pub assets: Vec<ResponseAsset>,
+    pub assignments: Vec<Assignment>,
+    pub users: Vec<ResponseUser>,
+}
+
+/// One line of the simulator's request log.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Logged {
+    pub at_ms: f64,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub status: u16,
+    pub error_number: Option<i32>,
+}
+
+impl Harness {
+    pub async fn worker(&self) -> Worker {
+        start_worker(&self.config, &self.env.server.url()).await
+    }
+
+    pub async fn truth(&self) -> Truth {
+        self.http
+            .get(format!(
+                "{}locations/{}/state",
+                self.sim.admin_url(),
+                self.uid
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn requests(&self) -> Vec<Logged> {
+        self.http
+            .get(format!("{}requests", self.sim.admin_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn clear_requests(&self) {
+        self.http
+            .delete(format!("{}requests", self.sim.admin_url()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn faults(&self, f: serde_json::Value) {
+        let r = self
+            .http
+            .put(format!("{}faults", self.sim.admin_url()))
+            .json(&f)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+
+    pub async fn admin(&self, path: &str, body: serde_json::Value) {
+        let r = self
+            .http
+            .post(format!(
+                "{}locations/{}/{path}",
+                self.sim.admin_url(),
+                self.uid
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "{path}: {}",
+            r.text().await.unwrap()
+        );
+    }
+
+    /// The device-assignable assets, in adamId order.
+    pub async fn apps(&self) -> Vec<Asset> {
+        let mut v: Vec<Asset> = self
+            .truth()
+            .await
+            .assets
+            .into_iter()
+            .filter(|a| a.device_assignable)
+            .map(|a| Asset {
+                adam_id: a.adam_id,
+                pricing_param: a.pricing_param,
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The view's assignments and assets.
+    pub async fn view_state(&self) -> (BTreeSet<AssignmentRef>, Vec<AssetValue>) {
+        let a = self
+            .view
+            .live(Bucket::Assignments, "school")
+            .await
+            .unwrap()
+            .values()
+            .map(|v| serde_json::from_slice(v).unwrap())
+            .collect();
+        let mut s: Vec<AssetValue> = self
+            .view
+            .live(Bucket::Assets, "school")
+            .await
+            .unwrap()
+            .values()
+            .map(|v| serde_json::from_slice(v).unwrap())
+            .collect();
+        s.sort_by(|x, y| x.adam_id.cmp(&y.adam_id));
+        (a, s)
+    }
+
+    /// Whether the view equals the simulator's truth (assignments and assets), and if not, how.
+    pub async fn difference(&self) -> Option<String> {
+        let t = self.truth().await;
+        let truth_a: BTreeSet<AssignmentRef> = t
+            .assignments
+            .iter()
+            .map(|a| AssignmentRef {
+                adam_id: a.adam_id.0.clone(),
+                pricing_param: a.pricing_param.clone(),
+                serial_number: a.serial_number.clone(),
+                client_user_id: if a.serial_number.is_some() {
+                    None
+                } else {
+                    a.client_user_id.clone()
+                },
+            })
+            .collect();
+        let mut truth_s: Vec<AssetValue> = t.assets.iter().map(AssetValue::from).collect();
+        truth_s.sort_by(|x, y| x.adam_id.cmp(&y.adam_id));
+        let (view_a, view_s) = self.view_state().await;
+        if view_a != truth_a {
+            return Some(format!(
+                "assignments: view {} truth {}; missing {}, extra {}",
+                view_a.len(),
+                truth_a.len(),
+                truth_a.difference(&view_a).count(),
+                view_a.difference(&truth_a).count()
+            ));
+        }
+        if view_s != truth_s {
+            return Some(format!("assets differ: view {view_s:?} truth {truth_s:?}"));
+        }
+        None
+    }
+
+    /// Waits until the first full sync is recorded.
+    pub async fn synced(&self) {
+        eventually(20, "the initial full sync", || async {
+            self.view
+                .state::<vppbridge::view::state::SyncState>("school.sync")
+                .await
+                .unwrap()
+                .is_some_and(|s| s.last_full_sync.is_some())
+        })
+        .await;
+    }
+
+    /// Waits until the view equals the truth.
+    pub async fn converged(&self, secs: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        let mut last = None;
+        while tokio::time::Instant::now() < deadline {
+            match self.difference().await {
+                None => return,
+                Some(d) => last = Some(d),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("the view did not reach the truth within {secs} s: {last:?}");
+    }
+
+    /// Associates `assets` with `devices` serials (`SIM000000001`...).
+    pub async fn associate(&self, assets: &[Asset], devices: usize) -> String {
+        let serials = (1..=devices).map(|i| format!("SIM{i:09}")).collect();
+        self.apple
+            .associate(&ManageAssetsRequest {
+                assets: assets.to_vec(),
+                client_user_ids: vec![],
+                serial_numbers: serials,
+            })
+            .await
+            .unwrap()
+            .event_id
+    }
+}
+
+impl Harness {
+    /// Waits until Apple (the simulator) has finished the event.
+    pub async fn completed(&self, event_id: &str) {
+        eventually(30, "the event completes", || async {
+            self.apple
+                .event_status(event_id)
+                .await
+                .unwrap()
+                .event_status
+                != EventStatus::Pending
+        })
+        .await;
+    }
+}
+
+pub fn arc<T>(t: T) -> Arc<T> {
+    Arc::new(t)
+}
