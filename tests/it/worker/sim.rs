@@ -1,7 +1,5 @@
 //! The worker against the simulator: bursts, faults, crashes, competing workers, guards.
 
-use std::time::Duration;
-
 use vppbridge::simulator::SeedSpec;
 
 use super::harness::*;
