@@ -1,0 +1,1 @@
+//! `vppbridge register` against a fake Client Config endpoint.
