@@ -272,3 +272,28 @@ async fn healthz_and_metrics_answer() {
     let text = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
     assert!(String::from_utf8_lossy(&text).contains("vppbridge_publish_duration_seconds"));
 }
+
+#[tokio::test]
+#[tracing_test::traced_test]
+async fn one_log_line_per_request_names_the_outcome_and_never_the_secret_or_body() {
+    let (app, _, _) = app(8);
+    send(
+        &app,
+        post("school", Some("Bearer s3cret"), None, BODY.to_vec()),
+    )
+    .await;
+    send(
+        &app,
+        post("school", Some("Bearer wrong-guess"), None, BODY.to_vec()),
+    )
+    .await;
+    assert!(logs_contain("outcome=\"accepted\""));
+    assert!(logs_contain(
+        "notification_id=\"526276ce-965a-4d94-b278-b3401ba86f6a\""
+    ));
+    assert!(logs_contain("outcome=\"unauthorized\""));
+    assert!(logs_contain("latency_ms="));
+    assert!(!logs_contain("s3cret"));
+    assert!(!logs_contain("wrong-guess"));
+    assert!(!logs_contain("countDelta"), "the body is never logged");
+}
