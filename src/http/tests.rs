@@ -297,3 +297,88 @@ async fn one_log_line_per_request_names_the_outcome_and_never_the_secret_or_body
     assert!(!logs_contain("wrong-guess"));
     assert!(!logs_contain("countDelta"), "the body is never logged");
 }
+
+/// Holds every publish until the gate opens.
+struct GatedPublisher {
+    gate: Arc<tokio::sync::Notify>,
+    inner: MemoryPublisher,
+}
+
+impl crate::publish::Publisher for GatedPublisher {
+    fn publish(
+        &self,
+        subject: String,
+        msg_id: String,
+        payload: bytes::Bytes,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<crate::publish::Published, crate::publish::PublishError>,
+    > {
+        Box::pin(async move {
+            self.gate.notified().await;
+            self.inner.publish(subject, msg_id, payload).await
+        })
+    }
+
+    fn ready(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        self.inner.ready()
+    }
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests_before_the_server_stops() {
+    let memory = MemoryPublisher::new();
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let metrics = Metrics::new();
+    let mut locations = HashMap::new();
+    locations.insert("school".to_owned(), LocationSecrets::new("s3cret", None));
+    let state = AppState::new(
+        locations,
+        Arc::new(GatedPublisher {
+            gate: gate.clone(),
+            inner: memory.clone(),
+        }),
+        Arc::new(StaticUids::default()),
+        metrics.clone(),
+        Limits {
+            max_body_bytes: 4096,
+            max_concurrent_requests: 8,
+            retry_after: Duration::from_secs(1),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/notifications/school",
+        listener.local_addr().unwrap()
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut server = tokio::spawn(run(listener, state, shutdown.clone().cancelled_owned()));
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth("s3cret")
+            .body(BODY.to_vec())
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while metrics.http_in_flight.get() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the request never arrived"
+        );
+        tokio::task::yield_now().await;
+    }
+    shutdown.cancel();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut server)
+            .await
+            .is_err(),
+        "the server must wait for the in-flight request"
+    );
+    gate.notify_one();
+    assert_eq!(request.await.unwrap().unwrap(), 200);
+    server.await.unwrap().unwrap();
+    assert_eq!(memory.messages().len(), 1);
+}
