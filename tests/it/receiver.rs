@@ -665,3 +665,66 @@ async fn setup_reports_a_server_without_jetstream_clearly() {
     assert!(matches!(err, vnats::SetupError::NoJetStream(_)), "{err}");
     assert!(err.to_string().contains("-js"), "{err}");
 }
+
+/// Slow (about 10 s: a JetStream cluster elects its meta leader before it answers).
+#[tokio::test]
+async fn setup_creates_three_replica_streams_and_buckets_on_a_three_node_cluster() {
+    use vppbridge::natsproc::{NatsOptions, free_port};
+    let cluster_ports: Vec<u16> = (0..3).map(|_| free_port().unwrap()).collect();
+    let routes = cluster_ports
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let node = |i: usize| NatsOptions {
+        extra_args: vec![
+            "--server_name".into(),
+            format!("n{i}"),
+            "--cluster_name".into(),
+            "vpp".into(),
+            "--cluster".into(),
+            format!("nats://127.0.0.1:{}", cluster_ports[i]),
+            "--routes".into(),
+            routes.clone(),
+        ],
+        ..Default::default()
+    };
+    let (a, b, c) = tokio::join!(
+        NatsServer::start_with(node(0)),
+        NatsServer::start_with(node(1)),
+        NatsServer::start_with(node(2))
+    );
+    let (a, _b, _c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    let js = jetstream::new(async_nats::connect(a.url()).await.unwrap());
+    let mut cfg = Config::default().nats;
+    cfg.replicas = 3;
+    // The meta leader may still be settling right after start-up: retry within a deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match vnats::setup(&js, &cfg).await {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "setup on the cluster: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    vnats::setup(&js, &cfg).await.unwrap();
+    for name in vnats::STREAMS {
+        let info = js
+            .get_stream(name)
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .clone();
+        assert_eq!(info.config.num_replicas, 3, "{name}");
+    }
+    let kv = js.get_key_value(vnats::STATE_BUCKET).await.unwrap();
+    let info = kv.status().await.unwrap();
+    assert_eq!(info.info.config.num_replicas, 3);
+}
