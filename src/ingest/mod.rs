@@ -129,7 +129,7 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<NotificationEnvelope, IngestError>
 ///
 /// # Errors
 /// See [`parse_envelope`] and [`normalise`].
-pub fn ingest(location: &str, bytes: &[u8]) -> Result<Notification, IngestError> {
+pub fn parse_notification(location: &str, bytes: &[u8]) -> Result<Notification, IngestError> {
     normalise(location, parse_envelope(bytes)?)
 }
 

@@ -15,7 +15,7 @@ fn envelope(kind: &str, notification: serde_json::Value) -> Vec<u8> {
 }
 
 fn err(body: &[u8]) -> IngestError {
-    ingest("school", body).expect_err("the body is refused")
+    parse_notification("school", body).expect_err("the body is refused")
 }
 
 #[test]
@@ -29,7 +29,7 @@ fn asset_management_example_is_normalised_with_lower_case_action_and_result() {
         "result": "SUCCESS",
         "type": "ASSOCIATE"
     });
-    let n = ingest("school", &envelope("ASSET_MANAGEMENT", raw.clone())).unwrap();
+    let n = parse_notification("school", &envelope("ASSET_MANAGEMENT", raw.clone())).unwrap();
     let Notification::AssetManagement(d) = &n else {
         panic!("{n:?}")
     };
@@ -59,7 +59,8 @@ fn asset_management_failure_carries_the_error() {
     let raw = json!({"assignments": [], "error": {"errorNumber": 9709,
         "errorMessage": "There aren't enough assets available to complete this association."},
         "eventId": "f743928c", "result": "FAILURE", "type": "ASSOCIATE"});
-    let Notification::AssetManagement(d) = ingest("s", &envelope("ASSET_MANAGEMENT", raw)).unwrap()
+    let Notification::AssetManagement(d) =
+        parse_notification("s", &envelope("ASSET_MANAGEMENT", raw)).unwrap()
     else {
         panic!()
     };
@@ -72,7 +73,7 @@ fn asset_management_failure_carries_the_error() {
 #[test]
 fn asset_count_example_keeps_a_negative_delta() {
     let raw = json!({"adamId": "408709785", "countDelta": -12, "pricingParam": "STDQ"});
-    let n = ingest("s", &envelope("ASSET_COUNT", raw)).unwrap();
+    let n = parse_notification("s", &envelope("ASSET_COUNT", raw)).unwrap();
     let Notification::AssetCount(d) = &n else {
         panic!()
     };
@@ -86,7 +87,8 @@ fn user_management_example_lists_users() {
     let raw = json!({"eventId": "e0def1f8-9158-4343-9c52-8dd32da50b9b", "result": "SUCCESS",
         "type": "CREATE", "users": [{"clientUserId": "client-100", "email": "client-100@apple.com",
         "inviteCode": "f551b37da07146628e8dcbe0111f0364", "status": "Registered"}]});
-    let Notification::UserManagement(d) = ingest("s", &envelope("USER_MANAGEMENT", raw)).unwrap()
+    let Notification::UserManagement(d) =
+        parse_notification("s", &envelope("USER_MANAGEMENT", raw)).unwrap()
     else {
         panic!()
     };
@@ -99,7 +101,7 @@ fn user_management_example_lists_users() {
 fn user_associated_example_lists_the_associated_users() {
     let raw = json!({"associatedUsers": [{"clientUserId": "client-100", "email": "client-100@apple.com",
         "idHash": "leSKk3IaE2vk2KLmv2k3/200D3=", "inviteCode": "f551b37d", "status": "Associated"}]});
-    let n = ingest("s", &envelope("USER_ASSOCIATED", raw)).unwrap();
+    let n = parse_notification("s", &envelope("USER_ASSOCIATED", raw)).unwrap();
     let Notification::UserAssociated(d) = &n else {
         panic!()
     };
@@ -115,7 +117,7 @@ fn subscription_types_turn_integer_adam_ids_into_strings() {
     let raw = json!({"parentAdamId": 54321, "adamId": 12345, "counts": {"available":
         {"renewing": 1, "expiring": 2}, "total": {"renewing": 3, "expiring": 4}}});
     let Notification::SubscriptionCount(d) =
-        ingest("s", &envelope("SUBSCRIPTION_COUNT", raw)).unwrap()
+        parse_notification("s", &envelope("SUBSCRIPTION_COUNT", raw)).unwrap()
     else {
         panic!()
     };
@@ -124,7 +126,7 @@ fn subscription_types_turn_integer_adam_ids_into_strings() {
     let raw = json!({"assignments": [{"adamId": 12345, "clientUserId": "u1", "renewing": true}],
         "eventId": "ev", "result": "SUCCESS", "type": "ASSOCIATE"});
     let Notification::SubscriptionManagement(d) =
-        ingest("s", &envelope("SUBSCRIPTION_MANAGEMENT", raw)).unwrap()
+        parse_notification("s", &envelope("SUBSCRIPTION_MANAGEMENT", raw)).unwrap()
     else {
         panic!()
     };
@@ -136,7 +138,7 @@ fn subscription_types_turn_integer_adam_ids_into_strings() {
 #[test]
 fn unknown_types_are_kept_whole() {
     let raw = json!({"whatever": [1, {"x": "y"}]});
-    let n = ingest("s", &envelope("UNLIMITED_ASSET", raw.clone())).unwrap();
+    let n = parse_notification("s", &envelope("UNLIMITED_ASSET", raw.clone())).unwrap();
     let Notification::Unknown(d) = &n else {
         panic!()
     };
@@ -176,11 +178,11 @@ fn conformance_notifications_are_each_read_as_their_type() {
         ),
     ];
     for (what, body, kind) in cases {
-        let n = ingest("zentral", body).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let n = parse_notification("zentral", body).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(n.kind(), kind, "{what}");
         assert_eq!(n.meta().u_id, "981060278089131045", "{what}");
     }
-    let Notification::AssetManagement(d) = ingest(
+    let Notification::AssetManagement(d) = parse_notification(
         "z",
         include_bytes!(
             "../../tests/fixtures/conformance/server_token_disassociate_success_notification.json"
@@ -194,7 +196,7 @@ fn conformance_notifications_are_each_read_as_their_type() {
         d.assignments[0].serial_number.as_deref(),
         Some("C02000000000")
     );
-    let Notification::AssetCount(d) = ingest(
+    let Notification::AssetCount(d) = parse_notification(
         "z",
         include_bytes!(
             "../../tests/fixtures/conformance/server_token_asset_count_notification.json"
@@ -265,12 +267,12 @@ fn invalid_utf8_and_deep_nesting_are_refused() {
         "[".repeat(MAX_DEPTH - 3),
         "]".repeat(MAX_DEPTH - 3)
     );
-    assert!(ingest("s", fine.as_bytes()).is_ok());
+    assert!(parse_notification("s", fine.as_bytes()).is_ok());
 }
 
 #[test]
 fn outgoing_event_has_the_contract_subject_id_and_attributes() {
-    let n = ingest(
+    let n = parse_notification(
         "school",
         &envelope("ASSET_COUNT", json!({"adamId": "1", "countDelta": 2})),
     )
