@@ -4,6 +4,10 @@
 //! A request without `Content-Type` is read as JSON: Apple does not document the headers it
 //! sends (apple-api.md §13.2), and refusing every notification over a missing header would lose
 //! them; a present non-JSON type gets 415.
+//!
+//! The `uId` check compares with the location's `uId` recorded in `vpp-state` (by `register` or
+//! the worker). While none is recorded, any `uId` is accepted: the first registration's own test
+//! notification arrives before `register` can record it.
 
 use std::time::{Duration, Instant};
 
