@@ -37,7 +37,9 @@ pub fn format_apple_date(d: DateTime<Utc>) -> String {
 
 /// An App Store product id. Apple sends it as a string almost everywhere and as a number in some
 /// payloads (subscriptions); it is always held as a string.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct AdamId(pub String);
 
@@ -312,12 +314,6 @@ pub struct ResponseAsset {
     /// Platforms the asset supports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supported_platforms: Vec<String>,
-}
-
-impl Default for AdamId {
-    fn default() -> Self {
-        AdamId(String::new())
-    }
 }
 
 /// `GET assets`.

@@ -2,8 +2,20 @@
 //! then environment overrides (`VPPBRIDGE_NATS_URL`, `VPPBRIDGE_LISTEN`; `RUST_LOG` for logging).
 //!
 //! Every field is documented here and mirrored in `deploy/vppbridge.example.toml`. Unknown keys
-//! are refused; `validate()` reports every problem at once, each naming the key and the fix.
-//! Secrets are never held here: only the paths of the files that hold them.
+//! are refused; [`validate()`] reports every problem at once, each naming the key and the fix.
+//! Relative file paths are read relative to the configuration file's folder. Secrets are never
+//! held here: only the paths of the files that hold them.
+//!
+//! - [`load()`], [`load_checked`], [`load_report`]: defaults + file + environment → [`Config`].
+//! - [`validate()`]: every problem at once, as [`Problem`]s; [`check_command`] is
+//!   `vppbridge config check`.
+
+mod keys;
+mod load;
+mod validate;
+
+pub use load::{load, load_checked, load_report};
+pub use validate::{Problem, Severity, check_command, validate};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +23,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The HTTP receiver.
@@ -28,20 +40,6 @@ pub struct Config {
     pub sync: SyncConfig,
     /// The locations (one content token each).
     pub locations: Vec<LocationConfig>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            http: HttpConfig::default(),
-            nats: NatsConfig::default(),
-            apple: AppleConfig::default(),
-            mdm: MdmConfig::default(),
-            worker: WorkerConfig::default(),
-            sync: SyncConfig::default(),
-            locations: Vec::new(),
-        }
-    }
 }
 
 /// `[http]`
@@ -233,39 +231,4 @@ pub struct LocationConfig {
     /// Types to subscribe to (default: all that Apple's service config lists).
     #[serde(default)]
     pub notification_types: Option<Vec<String>>,
-}
-
-/// Loads the configuration: defaults, then the file (when given), then the environment.
-/// (Skeleton: the foundation issue adds validation and `config check`.)
-///
-/// # Errors
-/// When the file cannot be read or parsed.
-pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
-    let mut config = match path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                anyhow::anyhow!("cannot read the configuration file {}: {e}", p.display())
-            })?;
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
-        }
-        None => Config::default(),
-    };
-    if let Ok(url) = std::env::var("VPPBRIDGE_NATS_URL") {
-        config.nats.url = url;
-    }
-    if let Ok(listen) = std::env::var("VPPBRIDGE_LISTEN") {
-        config.http.listen = listen.parse().map_err(|e| {
-            anyhow::anyhow!("VPPBRIDGE_LISTEN={listen:?} is not an address like 0.0.0.0:8080: {e}")
-        })?;
-    }
-    Ok(config)
-}
-
-/// `vppbridge config check`.
-///
-/// # Errors
-/// When the configuration cannot be loaded.
-pub fn check_command(path: Option<&std::path::Path>) -> anyhow::Result<std::process::ExitCode> {
-    load(path)?;
-    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -7,4 +7,5 @@ mod faults;
 mod receiver;
 mod simulator;
 mod support;
+mod token_config;
 mod worker;
