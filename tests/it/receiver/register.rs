@@ -281,3 +281,80 @@ async fn register_stops_before_apple_when_the_receiver_is_not_running() {
     assert!(fake.lock().unwrap().posts.is_empty());
     app.stop().await;
 }
+
+/// Against the project's simulator: a first registration, then another MDM taking the location,
+/// then `--take-over`; the simulator's delivery log shows its test notifications answered 2xx.
+#[tokio::test]
+async fn register_against_the_simulator_refuses_a_foreign_mdm_and_takes_over_when_asked() {
+    use vppbridge::simulator::{SimConfig, Simulator};
+    let app = spawn_app().await;
+    let config = SimConfig {
+        allow_http_notifications: true,
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(config, listener).await.unwrap();
+    let location = sim.locations().remove(0);
+    let path = register_config(&app, &sim.base_url(), None);
+    let mut config: Config = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::write(&config.locations[0].token_file, &location.token_text).unwrap();
+    config.apple.max_attempts = 3;
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+
+    vppbridge::register::run(Some(&path), args(false))
+        .await
+        .unwrap();
+    let uid = vppbridge::nats::state::read_uid(&app.js, "school")
+        .await
+        .unwrap();
+    assert_eq!(uid.as_deref(), Some(location.u_id.as_str()));
+    let tests: Vec<_> = app
+        .messages()
+        .await
+        .into_iter()
+        .filter(|m| m.subject.as_str() == "vpp.notifications.school.test_notification")
+        .collect();
+    assert_eq!(
+        tests.len(),
+        1,
+        "the simulator's test notification was stored"
+    );
+    super::assert_schema_valid(&tests[0].payload);
+
+    let foreign = json!({"id": "another-mdm", "name": "Other MDM", "metadata": "elsewhere"});
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}locations/{}/mdm-info",
+            sim.admin_url(),
+            location.u_id
+        ))
+        .json(&foreign)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let err = vppbridge::register::run(Some(&path), args(false))
+        .await
+        .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("another-mdm") && text.contains("--take-over"),
+        "{text}"
+    );
+
+    vppbridge::register::run(Some(&path), args(true))
+        .await
+        .unwrap();
+    let held: Value = reqwest::Client::new()
+        .get(format!("{}client/config", sim.base_url()))
+        .bearer_auth(&location.token_text)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(held["mdmInfo"]["id"], "vppbridge-test-instance", "{held}");
+    sim.shutdown().await;
+    app.stop().await;
+}
