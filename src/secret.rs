@@ -1,13 +1,234 @@
-//! Notification secrets: the shared secret Apple sends back as `Authorization: Bearer`.
-//! (Skeleton: the receiver issue fills it in.)
+//! Notification secrets: the shared secret Apple sends back as `Authorization: Bearer` with each
+//! notification.
+//!
+//! Owns reading secret files, holding a secret only as its SHA-256 ([`SecretHash`]), comparing a
+//! presented bearer value in constant time, the pair of secrets accepted during a rotation
+//! ([`LocationSecrets`]), and `vppbridge secret new`. Must never log, print or `Debug` a secret.
 
-use std::path::Path;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// `vppbridge secret new PATH`.
+use base64::Engine;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::LocationConfig;
+
+/// Why a secret file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The file could not be read.
+    #[error(
+        "cannot read the notification secret file {path}: {source}; create one with `vppbridge secret new {path}`"
+    )]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is empty (after trimming white space).
+    #[error(
+        "the notification secret file {path} is empty; write a new secret with `vppbridge secret new --force {path}`"
+    )]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Reads a secret file and trims surrounding white space (a trailing newline is common).
 ///
 /// # Errors
-/// When the file cannot be written.
-pub fn new_command(_path: &Path, _force: bool) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+/// [`SecretError::Read`] when the file cannot be read, [`SecretError::Empty`] when it holds
+/// nothing but white space.
+pub fn read_secret_file(path: &Path) -> Result<SecretString, SecretError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SecretError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(SecretError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+/// The SHA-256 of a secret: all the receiver keeps in memory.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretHash([u8; 32]);
+
+impl SecretHash {
+    /// Hashes a secret.
+    pub fn of(secret: &str) -> Self {
+        SecretHash(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// Whether `candidate` is the secret, compared in constant time (over the hashes, so the
+    /// time does not depend on where the candidate differs nor on its length).
+    pub fn matches(&self, candidate: &str) -> bool {
+        let other = Sha256::digest(candidate.as_bytes());
+        self.0.ct_eq(other.as_slice()).into()
+    }
+}
+
+impl std::fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretHash([redacted])")
+    }
+}
+
+/// The secrets a location accepts: the current one and, during a rotation, the previous one.
+#[derive(Clone, Debug)]
+pub struct LocationSecrets {
+    current: SecretHash,
+    previous: Option<SecretHash>,
+}
+
+impl LocationSecrets {
+    /// From the secrets themselves.
+    pub fn new(current: &str, previous: Option<&str>) -> Self {
+        LocationSecrets {
+            current: SecretHash::of(current),
+            previous: previous.map(SecretHash::of),
+        }
+    }
+
+    /// Reads `notification_secret_file` and, when set, `previous_notification_secret_file`.
+    ///
+    /// # Errors
+    /// When either file cannot be read or is empty.
+    pub fn load(location: &LocationConfig) -> Result<Self, SecretError> {
+        let current = read_secret_file(&location.notification_secret_file)?;
+        let previous = location
+            .previous_notification_secret_file
+            .as_deref()
+            .map(read_secret_file)
+            .transpose()?;
+        Ok(LocationSecrets::new(
+            current.expose_secret(),
+            previous.as_ref().map(|s| s.expose_secret()),
+        ))
+    }
+
+    /// Whether `candidate` is one of the accepted secrets. Both are always compared, so the
+    /// time does not tell which one matched.
+    pub fn accepts(&self, candidate: &str) -> bool {
+        let current = self.current.matches(candidate);
+        let previous = self.previous.as_ref().is_some_and(|p| p.matches(candidate));
+        current | previous
+    }
+}
+
+/// A new random secret: 256 bits, URL-safe Base64 without padding (43 characters).
+pub fn generate() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Writes a new random secret to `path` with mode 0600.
+///
+/// # Errors
+/// When the file exists and `force` is false, or it cannot be written.
+pub fn write_new(path: &Path, force: bool) -> anyhow::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).mode(0o600);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "{} already exists; pass --force to replace it (the old secret stops working unless you keep a copy as previous_notification_secret_file)",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot create {}: {e}", path.display())
+        }
+    })?;
+    // `mode` applies only when the file is created; a forced overwrite tightens it too.
+    let perms = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(path, perms)
+        .map_err(|e| anyhow::anyhow!("cannot set mode 0600 on {}: {e}", path.display()))?;
+    writeln!(file, "{}", generate())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// `vppbridge secret new PATH [--force]`.
+///
+/// # Errors
+/// When the file exists and `force` is false, or it cannot be written.
+pub fn new_command(path: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    write_new(path, force)?;
+    println!(
+        "wrote a new 256-bit notification secret to {} (mode 0600)",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn current_and_previous_secrets_are_accepted_and_others_refused() {
+        let s = LocationSecrets::new("new-secret", Some("old-secret"));
+        assert!(s.accepts("new-secret"));
+        assert!(s.accepts("old-secret"));
+        assert!(!s.accepts("new-secret "));
+        assert!(!s.accepts(""));
+        let only = LocationSecrets::new("new-secret", None);
+        assert!(!only.accepts("old-secret"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret_or_its_hash() {
+        let s = LocationSecrets::new("hunter2", Some("hunter3"));
+        let text = format!("{s:?}");
+        assert!(!text.contains("hunter"), "{text}");
+        assert!(text.contains("redacted"));
+    }
+
+    #[test]
+    fn secret_files_are_trimmed_and_empty_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "  abc\n").unwrap();
+        assert_eq!(read_secret_file(&p).unwrap().expose_secret(), "abc");
+        std::fs::write(&p, "\n").unwrap();
+        let e = read_secret_file(&p).unwrap_err().to_string();
+        assert!(e.contains("empty") && e.contains("secret new"), "{e}");
+    }
+
+    #[test]
+    fn new_secret_is_256_bits_mode_0600_and_not_overwritten_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret");
+        write_new(&p, false).unwrap();
+        let first = read_secret_file(&p).unwrap().expose_secret().to_owned();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&first)
+            .unwrap();
+        assert_eq!(bytes.len(), 32);
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let e = write_new(&p, false).unwrap_err().to_string();
+        assert!(e.contains("--force"), "{e}");
+        assert_eq!(read_secret_file(&p).unwrap().expose_secret(), first);
+        write_new(&p, true).unwrap();
+        assert_ne!(read_secret_file(&p).unwrap().expose_secret(), first);
+    }
 }

@@ -623,7 +623,7 @@ pub struct UsersQuery {
 }
 
 /// The envelope of every notification Apple posts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationEnvelope {
     /// Type-specific payload.
