@@ -4,8 +4,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-
 use super::{Progress, SyncKind, sync};
 use crate::worker::location::Location;
 
@@ -38,17 +36,14 @@ pub async fn run(config: Option<&Path>, args: SyncArgs) -> anyhow::Result<ExitCo
                 .join(", ")
         );
     };
-    let client = async_nats::connect(&config.nats.url)
-        .await
-        .with_context(|| format!("cannot connect to NATS at {}", config.nats.url))?;
-    let js = async_nats::jetstream::new(client);
+    let js = async_nats::jetstream::new(crate::nats::connect(&config.nats).await?);
     let metrics = crate::metrics::Metrics::new();
     let view = crate::view::View::open(&js).await?;
     let applier = crate::changes::Applier::new(
         view,
         crate::changes::Publisher::new(js.clone(), metrics.clone()),
     );
-    let mdm_id = (!config.mdm.id.is_empty()).then(|| config.mdm.id.clone());
+    let mdm_id = Some(crate::nats::state::mdm_id(&js, &config.mdm.id).await?);
     let loc = Location::open(
         lc,
         &config.apple,

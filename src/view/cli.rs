@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -52,10 +51,7 @@ pub struct StatusArgs {
 }
 
 async fn connect(config: &crate::config::Config) -> anyhow::Result<jetstream::Context> {
-    let client = async_nats::connect(&config.nats.url)
-        .await
-        .with_context(|| format!("cannot connect to NATS at {}", config.nats.url))?;
-    Ok(jetstream::new(client))
+    Ok(jetstream::new(crate::nats::connect(&config.nats).await?))
 }
 
 /// Clears a location's pause in `vpp-state`; running workers pick it up at their next check.
@@ -214,8 +210,8 @@ pub async fn read_status(
     config: &crate::config::Config,
 ) -> anyhow::Result<Status> {
     let mut dlq = std::collections::HashMap::new();
-    if let Ok(stream) = js.get_stream("VPP_DLQ").await
-        && let Ok(mut subjects) = stream.info_with_subjects("vpp.dlq.>").await
+    if let Ok(stream) = js.get_stream(crate::nats::DLQ_STREAM).await
+        && let Ok(mut subjects) = stream.info_with_subjects(crate::nats::DLQ_SUBJECTS).await
     {
         while let Ok(Some((subject, count))) = subjects.try_next().await {
             let loc = subject.trim_start_matches("vpp.dlq.").to_owned();

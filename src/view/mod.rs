@@ -19,14 +19,7 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::StreamExt;
 
-/// Bucket of assets (counts and flags).
-pub const ASSETS_BUCKET: &str = "vpp-assets";
-/// Bucket of assignments (one key per asset × target).
-pub const ASSIGNMENTS_BUCKET: &str = "vpp-assignments";
-/// Bucket of users.
-pub const USERS_BUCKET: &str = "vpp-users";
-/// Bucket of per-location state.
-pub const STATE_BUCKET: &str = "vpp-state";
+pub use crate::nats::{ASSETS_BUCKET, ASSIGNMENTS_BUCKET, STATE_BUCKET, USERS_BUCKET};
 
 /// One of the view's buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -34,8 +34,7 @@ use crate::view::View;
 use location::Location;
 use verify::Verifier;
 
-/// The stream the worker consumes.
-pub const NOTIFICATIONS_STREAM: &str = "VPP_NOTIFICATIONS";
+pub use crate::nats::NOTIFICATIONS_STREAM;
 
 /// What every message handler shares.
 pub struct Shared {
@@ -66,7 +65,8 @@ pub async fn open_locations(
 ) -> anyhow::Result<(Applier, HashMap<String, Arc<Location>>)> {
     let view = View::open(js).await?;
     let applier = Applier::new(view, Publisher::new(js.clone(), metrics.clone()));
-    let mdm_id = (!config.mdm.id.is_empty()).then(|| config.mdm.id.clone());
+    // The id `register` sent as mdmInfo: configured, or generated once and kept in vpp-state.
+    let mdm_id = Some(crate::nats::state::mdm_id(js, &config.mdm.id).await?);
     let mut locations = HashMap::new();
     for lc in &config.locations {
         let loc = Location::open(
@@ -144,7 +144,7 @@ pub async fn run(
                     .map(|s| Duration::from_secs(*s))
                     .collect(),
                 max_ack_pending: i64::try_from(w.batch_size).unwrap_or(1024),
-                filter_subject: "vpp.notifications.>".into(),
+                filter_subject: crate::nats::NOTIFICATIONS_SUBJECTS.into(),
                 ..Default::default()
             },
         )

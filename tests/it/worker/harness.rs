@@ -1,9 +1,5 @@
-//! A whole world for the worker: nats-server, the simulator, a receiver that publishes what the
-//! simulator posts, and the location registered with the simulator.
-//!
-//! The receiver here is a stand-in that publishes notification events the way the receiver does
-//! (same subject, CloudEvent and `Nats-Msg-Id`), so the worker tests do not depend on the HTTP
-//! layer.
+//! A whole world for the worker: nats-server, the simulator, the project's receiver publishing
+//! what the simulator posts, and the location registered with the simulator.
 
 #![allow(dead_code)]
 
@@ -11,14 +7,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use vppbridge::apple::AppleClient;
 use vppbridge::apple::types::*;
 use vppbridge::config::Config;
 use vppbridge::events::changes::AssetValue;
-use vppbridge::events::notification::*;
+use vppbridge::events::notification::AssignmentRef;
+use vppbridge::metrics::Metrics;
 use vppbridge::simulator::{Faults, SeedSpec, SimConfig, SimHandle, Simulator};
 use vppbridge::token::ContentToken;
 use vppbridge::view::{Bucket, View};
@@ -50,123 +44,12 @@ pub fn sim_config(seed: SeedSpec) -> SimConfig {
     }
 }
 
-/// Builds a notification event's payload from Apple's envelope (what the receiver's ingest does).
-pub fn normalise(location: &str, env: &NotificationEnvelope) -> Notification {
-    let meta = NotificationMeta {
-        location: location.into(),
-        u_id: env.u_id.clone(),
-        notification_id: env.notification_id.clone(),
-        notification_type: env.notification_type.clone(),
-    };
-    let raw = env.notification.clone();
-    let action = |k: EventType| match k {
-        EventType::Associate => Action::Associate,
-        EventType::Disassociate => Action::Disassociate,
-        EventType::Revoke => Action::Revoke,
-        EventType::Create => Action::Create,
-        EventType::Update => Action::Update,
-        EventType::Retire => Action::Retire,
-    };
-    let outcome = |r: NotificationResult| match r {
-        NotificationResult::Success => Outcome::Success,
-        NotificationResult::Failure => Outcome::Failure,
-    };
-    let error = |e: &Option<ErrorResponse>| {
-        e.as_ref().map(|e| EventError {
-            error_number: e.error_number,
-            error_message: e.error_message.clone(),
-        })
-    };
-    let user = |u: &ResponseUser| UserRef {
-        client_user_id: u.client_user_id.clone(),
-        email: u.email.clone(),
-        id_hash: u.id_hash.clone(),
-        invite_code: u.invite_code.clone(),
-        status: u.status.clone(),
-    };
-    match env.notification_type.as_str() {
-        "ASSET_MANAGEMENT" => {
-            let n: AssetManagementNotification = serde_json::from_value(raw.clone()).unwrap();
-            Notification::AssetManagement(AssetManagementData {
-                meta,
-                event_id: n.event_id,
-                action: action(n.kind),
-                result: outcome(n.result),
-                assignments: n
-                    .assignments
-                    .iter()
-                    .map(|a| AssignmentRef {
-                        adam_id: a.adam_id.0.clone(),
-                        pricing_param: a.pricing_param.clone(),
-                        serial_number: a.serial_number.clone(),
-                        client_user_id: a.client_user_id.clone(),
-                    })
-                    .collect(),
-                error: error(&n.error),
-                raw,
-            })
-        }
-        "ASSET_COUNT" => {
-            let n: AssetCountNotification = serde_json::from_value(raw.clone()).unwrap();
-            Notification::AssetCount(AssetCountData {
-                meta,
-                adam_id: n.adam_id.0,
-                pricing_param: n.pricing_param,
-                count_delta: n.count_delta,
-                raw,
-            })
-        }
-        "USER_MANAGEMENT" => {
-            let n: UserManagementNotification = serde_json::from_value(raw.clone()).unwrap();
-            Notification::UserManagement(UserManagementData {
-                meta,
-                event_id: n.event_id,
-                action: action(n.kind),
-                result: outcome(n.result),
-                users: n.users.iter().map(user).collect(),
-                error: error(&n.error),
-                raw,
-            })
-        }
-        "USER_ASSOCIATED" => {
-            let n: UserAssociatedNotification = serde_json::from_value(raw.clone()).unwrap();
-            Notification::UserAssociated(UserAssociatedData {
-                meta,
-                users: n.associated_users.iter().map(user).collect(),
-                raw,
-            })
-        }
-        "TEST_NOTIFICATION" => Notification::Test(PlainData { meta, raw }),
-        _ => Notification::Unknown(PlainData { meta, raw }),
-    }
-}
-
-async fn receive(
-    State(js): State<jetstream::Context>,
-    Path(location): Path<String>,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    let Ok(env) = serde_json::from_slice::<NotificationEnvelope>(&body) else {
-        return StatusCode::BAD_REQUEST;
-    };
-    publish(&js, &normalise(&location, &env)).await;
-    StatusCode::OK
-}
-
 /// Starts everything; the worker is not started (see [`Harness::worker`]).
 pub async fn harness(seed: SeedSpec) -> Harness {
     let env = env().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start(sim_config(seed), listener).await.unwrap();
     let loc = sim.locations().remove(0);
-    // The receiver stand-in.
-    let rl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver_url = format!("http://{}/notifications/school", rl.local_addr().unwrap());
-    let app = axum::Router::new()
-        .route("/notifications/{location}", axum::routing::post(receive))
-        .with_state(env.js.clone());
-    tokio::spawn(async move { axum::serve(rl, app).await.unwrap() });
-
     let dir = tempfile::tempdir().unwrap();
     let config = config(
         dir.path(),
@@ -174,6 +57,12 @@ pub async fn harness(seed: SeedSpec) -> Harness {
         &sim.base_url(),
         &loc.token_text,
     );
+    // The project's receiver, publishing what the simulator posts.
+    let rl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_url = format!("http://{}/notifications/school", rl.local_addr().unwrap());
+    let client = async_nats::connect(env.server.url()).await.unwrap();
+    let state = vppbridge::app::receiver_state(&config, client, Metrics::new()).unwrap();
+    tokio::spawn(vppbridge::http::run(rl, state, std::future::pending()));
     let token = ContentToken::from_file(&config.locations[0].token_file).unwrap();
     let apple = AppleClient::new(&config.apple, token, None).unwrap();
     apple

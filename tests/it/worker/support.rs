@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use vppbridge::changes::{Applier, Publisher};
@@ -17,32 +17,11 @@ use vppbridge::view::View;
 
 use crate::support::{NatsServer, nats};
 
-/// Creates the streams and buckets the worker needs (what `vppbridge nats setup` does).
+/// Creates the streams and buckets (what `vppbridge nats setup` does).
 pub async fn setup(js: &jetstream::Context) {
-    for (name, subject) in [
-        ("VPP_NOTIFICATIONS", "vpp.notifications.>"),
-        ("VPP_CHANGES", "vpp.changes.>"),
-        ("VPP_ALERTS", "vpp.alerts.>"),
-        ("VPP_DLQ", "vpp.dlq.>"),
-    ] {
-        js.get_or_create_stream(stream::Config {
-            name: name.into(),
-            subjects: vec![subject.into()],
-            duplicate_window: Duration::from_secs(20 * 60),
-            ..Default::default()
-        })
+    vppbridge::nats::setup(js, &vppbridge::config::NatsConfig::default())
         .await
         .unwrap();
-    }
-    for bucket in ["vpp-assets", "vpp-assignments", "vpp-users", "vpp-state"] {
-        js.create_key_value(kv::Config {
-            bucket: bucket.into(),
-            history: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    }
 }
 
 pub struct Env {
