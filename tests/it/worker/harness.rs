@@ -46,17 +46,29 @@ pub fn sim_config(seed: SeedSpec) -> SimConfig {
 
 /// Starts everything; the worker is not started (see [`Harness::worker`]).
 pub async fn harness(seed: SeedSpec) -> Harness {
+    harness_with(seed, |_| {}, |_| {}).await
+}
+
+/// [`harness`] with changes to the simulator's and vppbridge's configurations.
+pub async fn harness_with(
+    seed: SeedSpec,
+    sim_tweak: impl FnOnce(&mut SimConfig),
+    tweak: impl FnOnce(&mut Config),
+) -> Harness {
     let env = env().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(sim_config(seed), listener).await.unwrap();
+    let mut sc = sim_config(seed);
+    sim_tweak(&mut sc);
+    let sim = Simulator::start(sc, listener).await.unwrap();
     let loc = sim.locations().remove(0);
     let dir = tempfile::tempdir().unwrap();
-    let config = config(
+    let mut config = config(
         dir.path(),
         &env.server.url(),
         &sim.base_url(),
         &loc.token_text,
     );
+    tweak(&mut config);
     // The project's receiver, publishing what the simulator posts.
     let rl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let receiver_url = format!("http://{}/notifications/school", rl.local_addr().unwrap());
@@ -302,7 +314,68 @@ impl Harness {
 }
 
 impl Harness {
-    /// Waits until Apple (the simulator) has finished the event.
+    /// Waits until the simulator holds `n` assignments (without calling Apple's paths, which
+    /// count against the location's rate).
+    pub async fn assignments_become(&self, n: usize) {
+        eventually(30, "the simulator's assignments", || async {
+            self.truth().await.assignments.len() == n
+        })
+        .await;
+    }
+
+    /// Every change event's (type, key).
+    pub async fn changes(&self) -> Vec<(String, String)> {
+        stream_json(&self.env.js, "VPP_CHANGES")
+            .await
+            .iter()
+            .map(|v| {
+                (
+                    v["type"].as_str().unwrap().to_owned(),
+                    v["data"]["key"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Asserts every assignment key got exactly one `added` event and the view has `n`.
+    pub async fn each_added_once(&self, n: usize) {
+        let mut per_key = std::collections::HashMap::new();
+        for (t, k) in self.changes().await {
+            if t == "vppbridge.assignment.added.v1" {
+                *per_key.entry(k).or_insert(0) += 1;
+            }
+        }
+        let twice: Vec<_> = per_key.iter().filter(|(_, n)| **n != 1).collect();
+        assert!(
+            twice.is_empty(),
+            "keys with more than one added event: {twice:?}"
+        );
+        assert_eq!(per_key.len(), n);
+    }
+
+    /// Touches the token file so the worker reloads it.
+    pub fn replace_token_file(&self) {
+        let file = &self.config.locations[0].token_file;
+        let text = std::fs::read_to_string(file).unwrap();
+        std::fs::write(file, text).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() + Duration::from_secs(10))
+            .unwrap();
+    }
+
+    /// The guard record.
+    pub async fn guard(&self) -> vppbridge::view::state::GuardState {
+        self.view
+            .state("school.guard")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// Waits until the simulator has finished the event.
     pub async fn completed(&self, event_id: &str) {
         eventually(30, "the event completes", || async {
             self.apple

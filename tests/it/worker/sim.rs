@@ -55,3 +55,231 @@ async fn an_associate_of_25_assets_by_1000_devices_leaves_the_view_exact_with_fe
     assert_eq!(h.view_state().await.0.len(), 25_000);
     w.stop().await;
 }
+
+#[tokio::test]
+async fn duplicated_reordered_and_dropped_notifications_still_leave_the_view_exact() {
+    let h = harness_with(
+        seed(11, 300),
+        |_| {},
+        |c| c.sync.incremental_interval_secs = 2,
+    )
+    .await;
+    let apps = h.apps().await;
+    let w = h.worker().await;
+    h.synced().await;
+    h.faults(serde_json::json!({"duplicateRate": 0.2, "reorderRate": 0.2, "dropRate": 0.1}))
+        .await;
+    h.associate(&apps[..8], 300).await;
+    h.assignments_become(2400).await;
+    h.converged(30).await;
+    h.each_added_once(2400).await;
+    // And back: removals too.
+    h.apple
+        .disassociate(&vppbridge::apple::types::ManageAssetsRequest {
+            assets: apps[..4].to_vec(),
+            client_user_ids: vec![],
+            serial_numbers: (1..=300).map(|i| format!("SIM{i:09}")).collect(),
+        })
+        .await
+        .unwrap();
+    h.assignments_become(1200).await;
+    h.converged(30).await;
+    let removed = h
+        .changes()
+        .await
+        .iter()
+        .filter(|(t, _)| t == "vppbridge.assignment.removed.v1")
+        .count();
+    assert_eq!(removed, 1200);
+    w.stop().await;
+}
+
+/// The most requests in any one-second window of the log.
+fn busiest_second(log: &[Logged]) -> usize {
+    let mut t: Vec<f64> = log.iter().map(|r| r.at_ms).collect();
+    t.sort_by(f64::total_cmp);
+    (0..t.len())
+        .map(|i| t[i..].iter().take_while(|x| **x < t[i] + 1000.0).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn apple_failing_30_percent_of_requests_is_retried_within_the_rate_limit() {
+    let h = harness_with(
+        seed(11, 200),
+        |s| s.max_requests_per_second = 20,
+        |c| {
+            c.apple.max_requests_per_second = 20;
+            c.apple.max_attempts = 4;
+        },
+    )
+    .await;
+    let apps = h.apps().await;
+    let w = h.worker().await;
+    h.synced().await;
+    h.faults(
+        serde_json::json!({"rateLimitMode": "http429", "error503Rate": 0.15, "error500Rate": 0.15}),
+    )
+    .await;
+    h.associate(&apps[..5], 200).await;
+    h.assignments_become(1000).await;
+    h.converged(60).await;
+    eventually(30, "the consumer is idle", || consumer_idle(&h.env.js)).await;
+    w.stop().await;
+    let log = h.requests().await;
+    let failed = log.iter().filter(|r| r.status >= 500).count();
+    assert!(failed > 0, "the faults were in force");
+    let busiest = busiest_second(&log);
+    assert!(busiest <= 20, "{busiest} requests in one second (limit 20)");
+    let limited = log.iter().filter(|r| r.error_number == Some(9646)).count();
+    assert_eq!(limited, 0, "the client kept under the limit");
+    h.each_added_once(1000).await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_batch_and_restarted_loses_and_duplicates_no_change() {
+    let h = harness(seed(11, 500)).await;
+    let apps = h.apps().await;
+    let w = h.worker().await;
+    h.synced().await;
+    h.associate(&apps[..8], 500).await;
+    eventually(30, "the worker is in the middle of it", || async {
+        count(&h.env.js, "VPP_CHANGES").await >= 800
+    })
+    .await;
+    w.task.abort();
+    let _ = w.task.await;
+    assert!(
+        count(&h.env.js, "VPP_CHANGES").await < 4000,
+        "killed mid-batch"
+    );
+    let w = h.worker().await;
+    h.assignments_become(4000).await;
+    h.converged(60).await;
+    h.each_added_once(4000).await;
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn two_workers_at_once_keep_one_exact_view_and_publish_each_change_once() {
+    let h = harness(seed(11, 500)).await;
+    let apps = h.apps().await;
+    let (w1, w2) = (h.worker().await, h.worker().await);
+    h.synced().await;
+    h.associate(&apps[..8], 500).await;
+    h.assignments_become(4000).await;
+    h.converged(60).await;
+    h.each_added_once(4000).await;
+    w1.stop().await;
+    w2.stop().await;
+}
+
+/// Every alert event's type and data.
+async fn alerts(h: &Harness) -> Vec<serde_json::Value> {
+    stream_json(&h.env.js, "VPP_ALERTS").await
+}
+
+#[tokio::test]
+async fn an_expired_token_pauses_the_location_and_a_new_token_resumes_it() {
+    let h = harness(seed(6, 10)).await;
+    let w = h.worker().await;
+    h.synced().await;
+    h.admin("expire-token", serde_json::json!({})).await;
+    h.admin(
+        "purchase",
+        serde_json::json!({"adamId": "100000001", "count": 5}),
+    )
+    .await;
+    eventually(20, "the token_expired alert", || async {
+        alerts(&h)
+            .await
+            .iter()
+            .any(|a| a["type"] == "vppbridge.alert.token_expired.v1")
+    })
+    .await;
+    let g = h.guard().await;
+    assert!(
+        g.paused && g.reason.as_deref() == Some("token_expired"),
+        "{g:?}"
+    );
+    // Held, not dead-lettered, and no more calls while paused.
+    h.clear_requests().await;
+    let redelivered = || async {
+        let s = h.env.js.get_stream("VPP_NOTIFICATIONS").await.unwrap();
+        s.consumer_info("vppbridge-worker")
+            .await
+            .unwrap()
+            .num_redelivered
+    };
+    let before = redelivered().await;
+    eventually(10, "the held message is offered again", || async {
+        redelivered().await > before
+    })
+    .await;
+    assert!(h.requests().await.is_empty(), "no Apple calls while paused");
+    assert_eq!(count(&h.env.js, "VPP_DLQ").await, 0);
+    // A new token is downloaded and the file replaced.
+    h.admin("renew-token", serde_json::json!({})).await;
+    h.replace_token_file();
+    eventually(20, "the location resumes", || async {
+        !h.guard().await.paused
+    })
+    .await;
+    h.converged(30).await;
+    let a = alerts(&h).await;
+    assert_eq!(
+        a.iter()
+            .filter(|a| a["type"] == "vppbridge.alert.token_expired.v1")
+            .count(),
+        1,
+        "{a:?}"
+    );
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_foreign_mdm_info_raises_the_ownership_alert_and_pauses_until_resumed() {
+    let h = harness(seed(6, 10)).await;
+    let w = h.worker().await;
+    h.synced().await;
+    h.admin(
+        "mdm-info",
+        serde_json::json!({"id": "other-mdm", "name": "Other", "metadata": "x"}),
+    )
+    .await;
+    h.admin(
+        "purchase",
+        serde_json::json!({"adamId": "100000001", "count": 5}),
+    )
+    .await;
+    eventually(20, "the ownership_conflict alert", || async {
+        alerts(&h)
+            .await
+            .iter()
+            .any(|a| a["type"] == "vppbridge.alert.ownership_conflict.v1")
+    })
+    .await;
+    let a = alerts(&h).await;
+    let alert = a
+        .iter()
+        .find(|a| a["type"] == "vppbridge.alert.ownership_conflict.v1")
+        .unwrap();
+    assert_eq!(alert["data"]["foreignMdm"]["id"], "other-mdm");
+    assert_eq!(alert["data"]["paused"], true);
+    let g = h.guard().await;
+    assert_eq!(g.reason.as_deref(), Some("ownership_conflict"));
+    assert_eq!(g.owner_ok, Some(false));
+    // The operator takes the location back and resumes it.
+    h.admin(
+        "mdm-info",
+        serde_json::json!({"id": h.config.mdm.id, "name": "vppbridge", "metadata": "test"}),
+    )
+    .await;
+    vppbridge::view::cli::resume_location(&h.view, "school")
+        .await
+        .unwrap();
+    eventually(20, "resumed", || async { !h.guard().await.paused }).await;
+    h.converged(30).await;
+    w.stop().await;
+}
