@@ -4,7 +4,12 @@
 use std::collections::BTreeMap;
 
 use crate::apple::AppleError;
-use crate::apple::types::{AssetsQuery, AssignmentsQuery, Common, PageInfo, UsersQuery};
+use futures::StreamExt;
+
+use crate::apple::types::{
+    AssetsQuery, AssignmentsQuery, Common, GetAssetsResponse, GetAssignmentsResponse,
+    GetUsersResponse, PageInfo, UsersQuery,
+};
 use crate::events::changes::{AssetValue, Cause};
 use crate::events::notification::{AssignmentRef, UserRef};
 use crate::reconcile::{diff, user_value};
@@ -14,6 +19,52 @@ use crate::worker::location::Location;
 use crate::worker::verify::normalise;
 
 use super::{Progress, SyncError};
+
+/// Page requests in flight at once during a traversal (Apple allows five).
+const PARALLEL_PAGES: usize = 4;
+
+/// What a traversal needs from one page of any paginated read.
+trait PageOf {
+    fn page(&self) -> &PageInfo;
+    fn common(&self) -> &Common;
+    fn records(&self) -> usize;
+}
+
+impl PageOf for GetAssetsResponse {
+    fn page(&self) -> &PageInfo {
+        &self.page
+    }
+    fn common(&self) -> &Common {
+        &self.common
+    }
+    fn records(&self) -> usize {
+        self.assets.len()
+    }
+}
+
+impl PageOf for GetAssignmentsResponse {
+    fn page(&self) -> &PageInfo {
+        &self.page
+    }
+    fn common(&self) -> &Common {
+        &self.common
+    }
+    fn records(&self) -> usize {
+        self.assignments.len()
+    }
+}
+
+impl PageOf for GetUsersResponse {
+    fn page(&self) -> &PageInfo {
+        &self.page
+    }
+    fn common(&self) -> &Common {
+        &self.common
+    }
+    fn records(&self) -> usize {
+        self.users.len()
+    }
+}
 
 pub(super) struct Run<'a> {
     pub(super) loc: &'a Location,
@@ -55,6 +106,54 @@ impl Run<'_> {
         self.progress.page(&self.loc.id, what, page, self.records);
     }
 
+    /// Reads every page: the first, then the others up to its `totalPages` a few at once (in
+    /// order; the client's limiter paces them), then on while the last one says more remain
+    /// (`totalPages` may grow during a traversal). `each` sees every page in order.
+    async fn traverse<R, F, Fut>(
+        &mut self,
+        what: &str,
+        fetch: F,
+        mut each: impl FnMut(R) -> Result<(), SyncError>,
+    ) -> Result<u32, SyncError>
+    where
+        R: PageOf,
+        F: Fn(Option<u32>) -> Fut,
+        Fut: std::future::Future<Output = Result<R, AppleError>>,
+    {
+        self.check_paused()?;
+        let first = fetch(None).await;
+        let first = self.apple(first).await?;
+        let total = first.page().total_pages;
+        let mut next = first.page().next_page_index;
+        let mut pages = 1;
+        self.seen(what, first.page(), first.common(), first.records())
+            .await;
+        each(first)?;
+        if let Some(start) = next {
+            let mut rest = futures::stream::iter(start..total.max(start))
+                .map(|i| fetch(Some(i)))
+                .buffered(PARALLEL_PAGES);
+            while let Some(r) = rest.next().await {
+                self.check_paused()?;
+                let r = self.apple(r).await?;
+                pages += 1;
+                next = r.page().next_page_index;
+                self.seen(what, r.page(), r.common(), r.records()).await;
+                each(r)?;
+            }
+        }
+        while let Some(i) = next {
+            self.check_paused()?;
+            let r = fetch(Some(i)).await;
+            let r = self.apple(r).await?;
+            pages += 1;
+            next = r.page().next_page_index;
+            self.seen(what, r.page(), r.common(), r.records()).await;
+            each(r)?;
+        }
+        Ok(pages)
+    }
+
     /// Applies `truth` over the view's slice of this location in `bucket`, starting from the
     /// slice's revisions (no per-key reads).
     async fn replace<T>(
@@ -72,8 +171,28 @@ impl Run<'_> {
             + 'static,
     {
         let slice = self.loc.applier.view().slice(bucket, &self.loc.id).await?;
+        self.replace_from(bucket, truth, slice).await
+    }
+
+    /// [`replace`](Self::replace) with the slice already read.
+    async fn replace_from<T>(
+        &mut self,
+        bucket: Bucket,
+        truth: BTreeMap<String, T>,
+        slice: BTreeMap<String, Current>,
+    ) -> Result<(), SyncError>
+    where
+        T: serde::Serialize
+            + serde::de::DeserializeOwned
+            + PartialEq
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+    {
         let current = decode_live(&slice);
         let writes = diff(&current, &truth);
+        drop(current);
         let n = self
             .loc
             .applier
@@ -108,30 +227,29 @@ impl Run<'_> {
 
     pub(super) async fn assets(&mut self) -> Result<(), SyncError> {
         let client = self.loc.client();
+        let location = self.loc.id.clone();
         let mut truth = BTreeMap::new();
-        let mut index = None;
-        loop {
-            self.check_paused()?;
-            let r = client
-                .assets_page(&AssetsQuery {
-                    page_index: index,
-                    ..Default::default()
-                })
-                .await;
-            let r = self.apple(r).await?;
-            self.seen("assets", &r.page, &r.common, r.assets.len())
-                .await;
+        let fetch = |page_index| {
+            let client = &client;
+            async move {
+                client
+                    .assets_page(&AssetsQuery {
+                        page_index,
+                        ..Default::default()
+                    })
+                    .await
+            }
+        };
+        self.traverse("assets", fetch, |r: GetAssetsResponse| {
             for a in &r.assets {
                 truth.insert(
-                    asset_key(&self.loc.id, a.adam_id.as_str(), &a.pricing_param)?,
+                    asset_key(&location, a.adam_id.as_str(), &a.pricing_param)?,
                     AssetValue::from(a),
                 );
             }
-            match r.page.next_page_index {
-                Some(n) => index = Some(n),
-                None => break,
-            }
-        }
+            Ok(())
+        })
+        .await?;
         self.loc.note_known_assets(truth.len());
         self.replace(Bucket::Assets, truth).await
     }
@@ -142,48 +260,61 @@ impl Run<'_> {
         since: Option<String>,
     ) -> Result<Option<String>, SyncError> {
         let client = self.loc.client();
+        let location = self.loc.id.clone();
         let incremental = since.is_some();
         let mut truth = BTreeMap::new();
         let mut removed = Vec::new();
         let mut version = None;
-        let mut index = None;
-        let mut pages = 0u32;
-        loop {
-            self.check_paused()?;
-            let r = client
-                .assignments_page(&AssignmentsQuery {
-                    page_index: index,
-                    since_version_id: since.clone(),
-                    ..Default::default()
-                })
-                .await;
-            let r = self.apple(r).await?;
-            pages += 1;
-            self.seen("assignments", &r.page, &r.common, r.assignments.len())
-                .await;
-            if version.is_none() {
-                version = r.page.version_id.clone();
+        let fetch = |page_index| {
+            let (client, since) = (&client, since.clone());
+            async move {
+                client
+                    .assignments_page(&AssignmentsQuery {
+                        page_index,
+                        since_version_id: since,
+                        ..Default::default()
+                    })
+                    .await
             }
-            for a in &r.assignments {
-                let a = normalise(a);
-                truth.insert(assignment_key(&self.loc.id, &a)?, a);
+        };
+        // A full sync reads the view's slice while the traversal waits on the rate limit.
+        let view = self.loc.applier.view().clone();
+        let slice_read = async {
+            if incremental {
+                None
+            } else {
+                Some(view.slice(Bucket::Assignments, &location).await)
             }
-            for a in r.removed_assignments.iter().flatten() {
-                removed.push(assignment_key(&self.loc.id, &normalise(a))?);
-            }
-            match r.page.next_page_index {
-                Some(n) => index = Some(n),
-                None => break,
-            }
-        }
+        };
+        let (slice, pages) = tokio::join!(
+            slice_read,
+            self.traverse("assignments", fetch, |r: GetAssignmentsResponse| {
+                if version.is_none() {
+                    version = r.page.version_id.clone();
+                }
+                for a in &r.assignments {
+                    let a = normalise(a);
+                    truth.insert(assignment_key(&location, &a)?, a);
+                }
+                for a in r.removed_assignments.iter().flatten() {
+                    removed.push(assignment_key(&location, &normalise(a))?);
+                }
+                Ok(())
+            })
+        );
+        let pages = pages?;
         self.loc.note_pages(truth.len(), pages);
-        if incremental {
-            let mut writes: Vec<(String, Option<AssignmentRef>)> =
-                removed.into_iter().map(|k| (k, None)).collect();
-            writes.extend(truth.into_iter().map(|(k, v)| (k, Some(v))));
-            self.apply(Bucket::Assignments, writes).await?;
-        } else {
-            self.replace(Bucket::Assignments, truth).await?;
+        match slice {
+            Some(slice) => {
+                self.replace_from(Bucket::Assignments, truth, slice?)
+                    .await?
+            }
+            None => {
+                let mut writes: Vec<(String, Option<AssignmentRef>)> =
+                    removed.into_iter().map(|k| (k, None)).collect();
+                writes.extend(truth.into_iter().map(|(k, v)| (k, Some(v))));
+                self.apply(Bucket::Assignments, writes).await?;
+            }
         }
         Ok(version)
     }
@@ -193,23 +324,25 @@ impl Run<'_> {
         since: Option<String>,
     ) -> Result<Option<String>, SyncError> {
         let client = self.loc.client();
+        let location = self.loc.id.clone();
         let incremental = since.is_some();
         let active_only = self.loc.users_active_only;
         let mut truth: BTreeMap<String, Option<UserRef>> = BTreeMap::new();
         let mut version = None;
-        let mut index = None;
-        loop {
-            self.check_paused()?;
-            let r = client
-                .users_page(&UsersQuery {
-                    page_index: index,
-                    active_only: (active_only && !incremental).then_some(true),
-                    since_version_id: since.clone(),
-                    ..Default::default()
-                })
-                .await;
-            let r = self.apple(r).await?;
-            self.seen("users", &r.page, &r.common, r.users.len()).await;
+        let fetch = |page_index| {
+            let (client, since) = (&client, since.clone());
+            async move {
+                client
+                    .users_page(&UsersQuery {
+                        page_index,
+                        active_only: (active_only && !incremental).then_some(true),
+                        since_version_id: since,
+                        ..Default::default()
+                    })
+                    .await
+            }
+        };
+        self.traverse("users", fetch, |r: GetUsersResponse| {
             if version.is_none() {
                 version = r.page.version_id.clone();
             }
@@ -221,18 +354,16 @@ impl Run<'_> {
                     invite_code: u.invite_code.clone(),
                     status: u.status.clone(),
                 };
-                let key = user_key(&self.loc.id, &u.client_user_id)?;
+                let key = user_key(&location, &u.client_user_id)?;
                 let v = user_value(&u, active_only);
                 // Apple may list a retired entry beside the active one: the active one wins.
                 if v.is_some() || !truth.contains_key(&key) {
                     truth.insert(key, v);
                 }
             }
-            match r.page.next_page_index {
-                Some(n) => index = Some(n),
-                None => break,
-            }
-        }
+            Ok(())
+        })
+        .await?;
         if incremental {
             self.apply(Bucket::Users, truth.into_iter().collect())
                 .await?;

@@ -283,3 +283,65 @@ async fn a_foreign_mdm_info_raises_the_ownership_alert_and_pauses_until_resumed(
     h.converged(30).await;
     w.stop().await;
 }
+
+/// Peak resident memory of this process (the simulator, nats client and sync together), in MB.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// The benchmark's goal, measured: a full sync of 100,000 assignments within 1.2× the time the
+/// rate limit allows for its page count. Run with
+/// `cargo test --release --test it full_sync_of_100k -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "benchmark: 100,000 assignments, run on demand"]
+async fn full_sync_of_100k_assignments_keeps_to_the_rate_limit_budget() {
+    // 125 assets (every 5th a Book) × 1,000 devices, every App assigned: 100,000 assignments.
+    let rate = 15;
+    let h = harness_with(
+        SeedSpec {
+            locations: 1,
+            assets: 125,
+            devices: 1000,
+            users: 10,
+            assigned: 1.0,
+            seed: 1,
+            licenses_per_asset: None,
+        },
+        |s| s.max_requests_per_second = rate,
+        |c| c.apple.max_requests_per_second = rate,
+    )
+    .await;
+    assert_eq!(h.truth().await.assignments.len(), 100_000);
+    let metrics = vppbridge::metrics::Metrics::new();
+    let (_, locations) = vppbridge::worker::open_locations(&h.config, &h.env.js, &metrics)
+        .await
+        .unwrap();
+    let loc = &locations["school"];
+    for round in ["import (empty view)", "steady state (view equal)"] {
+        let s = vppbridge::sync::sync(
+            loc,
+            vppbridge::sync::SyncKind::Full,
+            &vppbridge::sync::Progress::Silent,
+        )
+        .await
+        .unwrap();
+        let budget = s.api_calls as f64 / f64::from(rate);
+        eprintln!(
+            "{round}: {s}; rate-limit budget {budget:.1} s, ratio {:.2}, peak RSS {:.0} MB",
+            s.duration.as_secs_f64() / budget,
+            peak_rss_mb()
+        );
+        if round.starts_with("steady") {
+            assert!(s.duration.as_secs_f64() <= 1.2 * budget, "{s}");
+            assert_eq!(s.differences, 0);
+        }
+    }
+    assert!(h.difference().await.is_none());
+}
