@@ -89,13 +89,18 @@ pub fn subject(location: &str, kind: AlertKind) -> String {
     format!("vpp.alerts.{location}.{}", kind.as_str())
 }
 
-/// The JSON Schema (2020-12) of each alert event, keyed by CloudEvents type.
+/// The JSON Schema (2020-12) of each alert event, keyed by CloudEvents type (`type`,
+/// `specversion` and `datacontenttype` pinned).
 pub fn schemas() -> Vec<(String, serde_json::Value)> {
     let schema = serde_json::to_value(schemars::schema_for!(super::CloudEvent<AlertData>))
         .unwrap_or_default();
     AlertKind::ALL
         .iter()
-        .map(|k| (k.event_type(), schema.clone()))
+        .map(|k| {
+            let mut s = schema.clone();
+            super::schemas::pin_event_attributes(&mut s, &k.event_type());
+            (k.event_type(), s)
+        })
         .collect()
 }
 

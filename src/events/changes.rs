@@ -144,7 +144,8 @@ pub fn subject(location: &str, kind: ChangeKind) -> String {
     format!("vpp.changes.{location}.{}", kind.subject_token())
 }
 
-/// The JSON Schema (2020-12) of each change event, keyed by CloudEvents type.
+/// The JSON Schema (2020-12) of each change event, keyed by CloudEvents type (`type`,
+/// `specversion` and `datacontenttype` pinned).
 pub fn schemas() -> Vec<(String, serde_json::Value)> {
     use super::CloudEvent;
     let schema = |s: schemars::Schema| serde_json::to_value(s).unwrap_or_default();
@@ -165,6 +166,8 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
                     schema(schemars::schema_for!(CloudEvent<ChangeData<UserValue>>))
                 }
             };
+            let mut s = s;
+            super::schemas::pin_event_attributes(&mut s, k.event_type());
             (k.event_type().to_owned(), s)
         })
         .collect()

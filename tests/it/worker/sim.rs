@@ -91,6 +91,7 @@ async fn duplicated_reordered_and_dropped_notifications_still_leave_the_view_exa
         .filter(|(t, _)| t == "vppbridge.assignment.removed.v1")
         .count();
     assert_eq!(removed, 1200);
+    assert!(assert_schema_valid(&h.env.js, "VPP_CHANGES").await >= 3600);
     w.stop().await;
 }
 
@@ -107,7 +108,7 @@ fn busiest_second(log: &[Logged]) -> usize {
 #[tokio::test]
 async fn apple_failing_30_percent_of_requests_is_retried_within_the_rate_limit() {
     let h = harness_with(
-        seed(11, 200),
+        seed(16, 200),
         |s| s.max_requests_per_second = 20,
         |c| {
             c.apple.max_requests_per_second = 20;
@@ -122,19 +123,20 @@ async fn apple_failing_30_percent_of_requests_is_retried_within_the_rate_limit()
         serde_json::json!({"rateLimitMode": "http429", "error503Rate": 0.15, "error500Rate": 0.15}),
     )
     .await;
-    h.associate(&apps[..5], 200).await;
-    h.assignments_become(1000).await;
+    h.associate(&apps[..10], 200).await;
+    h.assignments_become(2000).await;
     h.converged(60).await;
     eventually(30, "the consumer is idle", || consumer_idle(&h.env.js)).await;
     w.stop().await;
     let log = h.requests().await;
     let failed = log.iter().filter(|r| r.status >= 500).count();
+    eprintln!("{} Apple requests, {failed} answered 5xx", log.len());
     assert!(failed > 0, "the faults were in force");
     let busiest = busiest_second(&log);
     assert!(busiest <= 20, "{busiest} requests in one second (limit 20)");
     let limited = log.iter().filter(|r| r.error_number == Some(9646)).count();
     assert_eq!(limited, 0, "the client kept under the limit");
-    h.each_added_once(1000).await;
+    h.each_added_once(2000).await;
 }
 
 #[tokio::test]

@@ -216,3 +216,21 @@ pub async fn count(js: &jetstream::Context, stream: &str) -> u64 {
         .state
         .messages
 }
+
+/// Asserts every event on `stream` matches its schema from the change and alert families.
+pub async fn assert_schema_valid(js: &jetstream::Context, stream: &str) -> usize {
+    let mut schemas = vppbridge::events::changes::schemas();
+    schemas.extend(vppbridge::events::alerts::schemas());
+    let events = stream_json(js, stream).await;
+    for e in &events {
+        let t = e["type"].as_str().unwrap();
+        let (_, schema) = schemas
+            .iter()
+            .find(|(n, _)| n == t)
+            .unwrap_or_else(|| panic!("no schema for {t}"));
+        let validator = jsonschema::validator_for(schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(e).map(|x| x.to_string()).collect();
+        assert!(errors.is_empty(), "{t}: {errors:?}\n{e}");
+    }
+    events.len()
+}
