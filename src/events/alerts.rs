@@ -1,5 +1,6 @@
 //! Alert events: a location needs an operator (token expired, revoked or near expiry, another
-//! MDM took it over). Published on `vpp.alerts.<location>.<kind>` (stream `VPP_ALERTS`).
+//! MDM took it over). Published on `vpp.alerts.<location>` (stream `VPP_ALERTS`); the kind is in
+//! the CloudEvents `type`.
 //!
 //! Pure types, no I/O.
 
@@ -30,7 +31,7 @@ impl AlertKind {
         AlertKind::TokenExpiring,
     ];
 
-    /// The snake case name: subject token, metric label, paused reason.
+    /// The snake case name: metric label, paused reason, part of the event type.
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::TokenExpired => "token_expired",
@@ -84,9 +85,9 @@ pub struct AlertData {
     pub foreign_mdm: Option<ForeignMdm>,
 }
 
-/// `vpp.alerts.<location>.<kind>`.
-pub fn subject(location: &str, kind: AlertKind) -> String {
-    format!("vpp.alerts.{location}.{}", kind.as_str())
+/// `vpp.alerts.<location>` (every kind on one subject per location, in order).
+pub fn subject(location: &str, _kind: AlertKind) -> String {
+    format!("vpp.alerts.{location}")
 }
 
 /// The JSON Schema (2020-12) of each alert event, keyed by CloudEvents type (`type`,
