@@ -3,7 +3,7 @@
 //! - [`notification`]: what the receiver publishes on `vpp.notifications.<location>.<type>`.
 //! - [`changes`]: what the worker and the sync publish on `vpp.changes.<location>.<kind>` when the
 //!   view changes.
-//! - [`alerts`]: what the worker publishes on `vpp.alerts.<location>.<kind>` when a location needs
+//! - [`alerts`]: what the worker publishes on `vpp.alerts.<location>` when a location needs
 //!   an operator.
 //!
 //! Pure types, no I/O. The JSON Schemas in `schemas/` are generated from these types
