@@ -347,3 +347,83 @@ async fn full_sync_of_100k_assignments_keeps_to_the_rate_limit_budget() {
     }
     assert!(h.difference().await.is_none());
 }
+
+#[tokio::test]
+async fn user_notifications_keep_the_active_users_of_the_view_current() {
+    use vppbridge::apple::types::{ManageUsersRequest, RequestUser};
+    use vppbridge::events::notification::UserRef;
+    let h = harness(seed(6, 10)).await;
+    let w = h.worker().await;
+    h.synced().await;
+    let users = |ids: &[&str]| ManageUsersRequest {
+        users: ids
+            .iter()
+            .map(|id| RequestUser {
+                client_user_id: id.to_string(),
+                email: Some(format!("{id}@example.com")),
+                managed_apple_id: None,
+            })
+            .collect(),
+    };
+    h.apple
+        .create_users(&users(&["new-1", "new-2", "new-3"]))
+        .await
+        .unwrap();
+    h.admin(
+        "invitations/accept",
+        serde_json::json!({"clientUserId": "user-000001"}),
+    )
+    .await;
+    h.apple
+        .retire_users(&ManageUsersRequest {
+            users: vec![RequestUser {
+                client_user_id: "user-000002".into(),
+                email: None,
+                managed_apple_id: None,
+            }],
+        })
+        .await
+        .unwrap();
+    let expected = || async {
+        let mut v: Vec<UserRef> = h
+            .truth()
+            .await
+            .users
+            .into_iter()
+            .filter(|u| u.status != "Retired")
+            .map(|u| UserRef {
+                client_user_id: u.client_user_id,
+                email: u.email,
+                id_hash: u.id_hash,
+                invite_code: u.invite_code,
+                status: u.status,
+            })
+            .collect();
+        v.sort_by(|a, b| a.client_user_id.cmp(&b.client_user_id));
+        v
+    };
+    let view_users = || async {
+        let mut v: Vec<UserRef> = h
+            .view
+            .live(vppbridge::view::Bucket::Users, "school")
+            .await
+            .unwrap()
+            .values()
+            .map(|b| serde_json::from_slice(b).unwrap())
+            .collect();
+        v.sort_by(|a, b| a.client_user_id.cmp(&b.client_user_id));
+        v
+    };
+    eventually(20, "the view's users equal the active users", || async {
+        let (t, v) = (expected().await, view_users().await);
+        t.len() == 7 && t == v
+    })
+    .await;
+    let v = view_users().await;
+    assert!(
+        v.iter()
+            .any(|u| u.client_user_id == "user-000001" && u.status == "Associated")
+    );
+    assert!(!v.iter().any(|u| u.client_user_id == "user-000002"));
+    w.stop().await;
+}
