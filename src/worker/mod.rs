@@ -10,6 +10,12 @@
 //! JetStream hands each message to one of them, and every view write is a compare-and-set on the
 //! key's revision, so they never overwrite each other blindly.
 //!
+//! Redelivery: the consumer carries `worker.backoff_secs` as its `backoff`, and nats-server then
+//! uses the first step as the ack wait (checked: `ack_wait_secs` 60 with backoff `[1, 5]` reads
+//! back as 1 s). So a crashed worker's messages come back after about a second, and a running
+//! reconciliation sends in-progress acks a few times per first step. A `Retry` verdict naks with
+//! the backoff step for its delivery.
+//!
 //! Must not serve HTTP nor decide what a notification means (that is `reconcile`).
 
 pub mod handle;
