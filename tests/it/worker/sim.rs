@@ -427,3 +427,60 @@ async fn user_notifications_keep_the_active_users_of_the_view_current() {
     assert!(!v.iter().any(|u| u.client_user_id == "user-000002"));
     w.stop().await;
 }
+
+#[tokio::test]
+async fn an_incremental_sync_repairs_drift_no_notification_told_of_and_falls_back_on_9721() {
+    use vppbridge::sync::{Progress, SyncKind, sync};
+    let h = harness(SeedSpec {
+        assigned: 0.5,
+        ..seed(6, 40)
+    })
+    .await;
+    let metrics = vppbridge::metrics::Metrics::new();
+    let (_, locations) = vppbridge::worker::open_locations(&h.config, &h.env.js, &metrics)
+        .await
+        .unwrap();
+    let loc = &locations["school"];
+    let full = sync(loc, SyncKind::Incremental, &Progress::Silent)
+        .await
+        .unwrap();
+    assert_eq!(full.kind, SyncKind::Full, "nothing to go on yet: full");
+    assert!(full.differences > 0);
+    assert!(h.difference().await.is_none());
+    // An assignment disappears behind vppbridge's back (no notification).
+    let gone = h.truth().await.assignments[0].clone();
+    h.admin(
+        "assignments/remove",
+        serde_json::json!({"adamId": gone.adam_id, "serialNumber": gone.serial_number}),
+    )
+    .await;
+    let inc = sync(loc, SyncKind::Incremental, &Progress::Silent)
+        .await
+        .unwrap();
+    assert_eq!(inc.kind, SyncKind::Incremental);
+    assert_eq!(
+        inc.differences, 2,
+        "the assignment and its asset's counts: {inc}"
+    );
+    assert!(h.difference().await.is_none());
+    let removed: Vec<_> = stream_json(&h.env.js, "VPP_CHANGES")
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "vppbridge.assignment.removed.v1")
+        .collect();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(
+        removed[0]["data"]["cause"]["syncRunId"],
+        inc.run_id.as_str()
+    );
+    // A version Apple no longer knows: 9721, then a full sync.
+    let mut state: vppbridge::view::state::SyncState =
+        h.view.state("school.sync").await.unwrap().unwrap();
+    state.assignments_version_id = Some("not-a-version".into());
+    h.view.set_state("school.sync", &state).await.unwrap();
+    let fallback = sync(loc, SyncKind::Incremental, &Progress::Silent)
+        .await
+        .unwrap();
+    assert_eq!(fallback.kind, SyncKind::Full);
+    assert_eq!(fallback.differences, 0);
+}
