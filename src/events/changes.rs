@@ -148,7 +148,7 @@ pub fn subject(location: &str, kind: ChangeKind) -> String {
 /// `specversion` and `datacontenttype` pinned).
 pub fn schemas() -> Vec<(String, serde_json::Value)> {
     use super::CloudEvent;
-    let schema = |s: schemars::Schema| serde_json::to_value(s).unwrap_or_default();
+    let schema = |s: schemars::Schema| s.to_value();
     ChangeKind::ALL
         .iter()
         .map(|k| {
