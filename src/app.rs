@@ -52,25 +52,41 @@ pub fn receiver_state(
     client: async_nats::Client,
     metrics: Metrics,
 ) -> anyhow::Result<AppState> {
+    let locations = load_secrets(config)?;
+    if locations.is_empty() {
+        tracing::warn!("no [[locations]] configured: every notification will get 401");
+    }
+    Ok(state_with(config, client, metrics, locations))
+}
+
+/// Every location's accepted secrets, read from their files now.
+fn load_secrets(config: &Config) -> anyhow::Result<HashMap<String, LocationSecrets>> {
     let mut locations = HashMap::new();
     for loc in &config.locations {
         let secrets =
             LocationSecrets::load(loc).with_context(|| format!("location {:?}", loc.id))?;
         locations.insert(loc.id.clone(), secrets);
     }
-    if locations.is_empty() {
-        tracing::warn!("no [[locations]] configured: every notification will get 401");
-    }
+    Ok(locations)
+}
+
+/// The HTTP state on an existing NATS client for the given secrets (none: operations only).
+fn state_with(
+    config: &Config,
+    client: async_nats::Client,
+    metrics: Metrics,
+    locations: HashMap<String, LocationSecrets>,
+) -> AppState {
     let timeout = Duration::from_secs(config.http.publish_timeout_secs.max(1));
     let publisher = JetStreamPublisher::new(client.clone(), timeout, &nats::STREAMS);
     let uids = KvUidCache::new(async_nats::jetstream::new(client), UID_CACHE_TTL);
-    Ok(AppState::new(
+    AppState::new(
         locations,
         Arc::new(publisher),
         Arc::new(uids),
         metrics,
         Limits::from(&config.http),
-    ))
+    )
 }
 
 /// Runs the configured parts until `shutdown` is cancelled (or one part fails, which cancels
@@ -93,7 +109,16 @@ pub async fn serve(
 
     let mut parts: JoinSet<anyhow::Result<()>> = JoinSet::new();
     if args.no_receiver {
-        drop(listener);
+        // A worker-only process still answers probes and scrapes on the same port.
+        let state = state_with(&config, client.clone(), metrics.clone(), HashMap::new());
+        let token = shutdown.clone();
+        parts.spawn(async move {
+            http::serve_router(listener, http::ops_router(state), async move {
+                token.cancelled().await
+            })
+            .await
+            .context("the operations endpoints stopped")
+        });
     } else {
         let state = receiver_state(&config, client.clone(), metrics.clone())?;
         let token = shutdown.clone();
@@ -104,10 +129,13 @@ pub async fn serve(
         });
     }
     if !args.no_worker {
-        // The worker joins here once it exists: spawn
-        // `crate::worker::run(config.clone(), client.clone(), metrics.clone(), shutdown.clone())`
-        // into `parts` so that it shares the connection, the metrics and the shutdown token.
-        tracing::debug!("the worker is not part of this build yet");
+        let worker_config = Arc::new(config.clone());
+        let (client, metrics, token) = (client.clone(), metrics.clone(), shutdown.clone());
+        parts.spawn(async move {
+            crate::worker::run(worker_config, client, metrics, token)
+                .await
+                .context("the worker stopped")
+        });
     }
 
     let mut first_error = None;

@@ -43,6 +43,14 @@ pub fn all() -> Vec<(String, Value)> {
             to_value(schemars::schema_for!(NotificationEnvelope)),
         ),
     ]
+    .into_iter()
+    .chain(
+        super::changes::schemas()
+            .into_iter()
+            .chain(super::alerts::schemas())
+            .map(|(event_type, schema)| (file_name(&event_type), schema)),
+    )
+    .collect()
 }
 
 /// The schema of a whole CloudEvent whose `data` is `T`, with its fixed attributes pinned.

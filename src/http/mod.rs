@@ -106,17 +106,27 @@ impl AppState {
     }
 }
 
-/// The receiver's routes.
+/// The receiver's routes: the webhook and the operations endpoints.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    ops_routes()
         .route(
             "/notifications/{location}",
             post(webhook::notification).layer(DefaultBodyLimit::disable()),
         )
+        .with_state(state)
+}
+
+/// Only `/healthz`, `/readyz` and `/metrics`: what a worker-only process (`serve --no-receiver`)
+/// serves, so that probes and scraping work the same on every process.
+pub fn ops_router(state: AppState) -> Router {
+    ops_routes().with_state(state)
+}
+
+fn ops_routes() -> Router<AppState> {
+    Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .with_state(state)
 }
 
 /// Serves the receiver on `listener` until `shutdown` completes, then stops accepting and
@@ -132,7 +142,19 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "receiver listening");
     }
-    axum::serve(listener, router(state))
+    serve_router(listener, router(state), shutdown).await
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains in-flight requests.
+///
+/// # Errors
+/// When the server fails on the listener.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }
