@@ -2,6 +2,7 @@
 //! simulator on port 0.
 
 mod apple_client;
+mod demo;
 mod deploy;
 mod faults;
 mod receiver;
