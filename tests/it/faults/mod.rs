@@ -4,5 +4,6 @@
 
 mod bad_input;
 mod bridge_kill;
+mod cluster;
 mod nats_kill;
 mod support;
