@@ -1,5 +1,6 @@
 //! Hostile bodies and headers: each rejected with its status, nothing published, and the process
-//! still serving afterwards (healthz 200, a valid notification stored once).
+//! still serving afterwards (healthz 200, a valid notification stored once, the view still
+//! Apple's truth).
 
 use std::time::Duration;
 
@@ -7,20 +8,20 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use vppbridge::simulator::Faults;
+
 use super::support::{
-    Bridge, LOCATION, LoadOptions, SECRET, assert_stored_exactly_once, bridge_config, deliver,
-    stored_ids, test_note,
+    Bridge, LOCATION, LoadOptions, SECRET, apple, assert_stored_exactly_once,
+    assert_view_matches_truth, bridge_config, deliver, eventually, stored_ids, test_note,
 };
 use crate::support::nats;
 
-const U_ID: &str = "981060278089131045";
-
 /// A valid ASSET_MANAGEMENT envelope, the base every wrong-type variant starts from.
-fn asset_management() -> Value {
+fn asset_management(u_id: &str) -> Value {
     json!({
         "notificationId": "6e6e51b1-9e2f-42b1-affa-cddac94c8ebc",
         "notificationType": "ASSET_MANAGEMENT",
-        "uId": U_ID,
+        "uId": u_id,
         "notification": {
             "type": "ASSOCIATE",
             "result": "SUCCESS",
@@ -32,20 +33,20 @@ fn asset_management() -> Value {
     })
 }
 
-fn asset_count() -> Value {
+fn asset_count(u_id: &str) -> Value {
     json!({
         "notificationId": "0b8e1c8f-4d8e-4a0e-9a55-2f3c4c7a1b11",
         "notificationType": "ASSET_COUNT",
-        "uId": U_ID,
+        "uId": u_id,
         "notification": {"adamId": "409203825", "pricingParam": "STDQ", "countDelta": 5}
     })
 }
 
-fn user_management() -> Value {
+fn user_management(u_id: &str) -> Value {
     json!({
         "notificationId": "7a6f2c10-9f6e-4c57-8c1d-3f3b2a9e0d22",
         "notificationType": "USER_MANAGEMENT",
-        "uId": U_ID,
+        "uId": u_id,
         "notification": {
             "type": "CREATE",
             "result": "SUCCESS",
@@ -73,10 +74,10 @@ fn replaced(mut body: Value, path: &str, with: Value) -> Value {
 }
 
 /// Builds a valid body.
-type Base = fn() -> Value;
+type Base = fn(&str) -> Value;
 
 /// Every field of the three payloads with the values of the wrong type for it: 400 naming it.
-fn wrong_types() -> Vec<(String, Vec<u8>, String)> {
+fn wrong_types(u_id: &str) -> Vec<(String, Vec<u8>, String)> {
     let not_string = || vec![json!(null), json!(true), json!(12), json!([]), json!({})];
     let not_adam_id = || {
         vec![
@@ -145,7 +146,7 @@ fn wrong_types() -> Vec<(String, Vec<u8>, String)> {
     for (base, path, values) in cases {
         for v in values {
             let name = format!("{path} = {v}");
-            let body = serde_json::to_vec(&replaced(base(), path, v)).unwrap();
+            let body = serde_json::to_vec(&replaced(base(u_id), path, v)).unwrap();
             out.push((name, body, path.to_owned()));
         }
     }
@@ -153,26 +154,26 @@ fn wrong_types() -> Vec<(String, Vec<u8>, String)> {
 }
 
 /// Hostile bodies that must get 400 (the structural ones name no field).
-fn malformed() -> Vec<(&'static str, Vec<u8>)> {
+fn malformed(u_id: &str) -> Vec<(&'static str, Vec<u8>)> {
     let deep_array = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let mut deep_inside = asset_management();
+    let mut deep_inside = asset_management(u_id);
     let mut nested = json!(1);
     for _ in 0..40 {
         nested = json!({ "x": nested });
     }
     deep_inside["notification"]["extra"] = nested;
-    let mut bad_utf8 = serde_json::to_vec(&asset_management()).unwrap();
+    let mut bad_utf8 = serde_json::to_vec(&asset_management(u_id)).unwrap();
     let at = bad_utf8
         .windows(4)
         .position(|w| w == b"6e6e")
         .expect("the id is in the body");
     bad_utf8.splice(at..at + 2, [0xC3, 0x28]);
-    let mut bad_key = serde_json::to_vec(&asset_count()).unwrap();
+    let mut bad_key = serde_json::to_vec(&asset_count(u_id)).unwrap();
     let at = bad_key.windows(5).position(|w| w == b"count").unwrap();
     bad_key.splice(at..at + 1, [0xFF]);
     let envelope = |notification: &str| {
         format!(
-            r#"{{"notificationId":"n-1","notificationType":"ASSET_COUNT","uId":"{U_ID}","notification":{notification}}}"#
+            r#"{{"notificationId":"n-1","notificationType":"ASSET_COUNT","uId":"{u_id}","notification":{notification}}}"#
         )
         .into_bytes()
     };
@@ -186,11 +187,11 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
         ("invalid UTF-8 in a key", bad_key),
         (
             "duplicate top-level notificationId",
-            format!(r#"{{"notificationId":"a","notificationId":"b","notificationType":"TEST_NOTIFICATION","uId":"{U_ID}","notification":{{}}}}"#).into_bytes(),
+            format!(r#"{{"notificationId":"a","notificationId":"b","notificationType":"TEST_NOTIFICATION","uId":"{u_id}","notification":{{}}}}"#).into_bytes(),
         ),
         (
             "duplicate key inside an assignment",
-            format!(r#"{{"notificationId":"a","notificationType":"ASSET_MANAGEMENT","uId":"{U_ID}","notification":{{"type":"ASSOCIATE","result":"SUCCESS","eventId":"e","assignments":[{{"adamId":"1","adamId":"2","pricingParam":"STDQ","serialNumber":"S"}}]}}}}"#).into_bytes(),
+            format!(r#"{{"notificationId":"a","notificationType":"ASSET_MANAGEMENT","uId":"{u_id}","notification":{{"type":"ASSOCIATE","result":"SUCCESS","eventId":"e","assignments":[{{"adamId":"1","adamId":"2","pricingParam":"STDQ","serialNumber":"S"}}]}}}}"#).into_bytes(),
         ),
         (
             "adamId beyond u64",
@@ -206,11 +207,11 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "notificationId carrying a header",
-            format!("{{\"notificationId\":\"a\\r\\nNats-Msg-Id: school:b\",\"notificationType\":\"TEST_NOTIFICATION\",\"uId\":\"{U_ID}\",\"notification\":{{}}}}").into_bytes(),
+            format!("{{\"notificationId\":\"a\\r\\nNats-Msg-Id: school:b\",\"notificationType\":\"TEST_NOTIFICATION\",\"uId\":\"{u_id}\",\"notification\":{{}}}}").into_bytes(),
         ),
         (
             "notificationId of 10,000 characters",
-            format!(r#"{{"notificationId":"{}","notificationType":"TEST_NOTIFICATION","uId":"{U_ID}","notification":{{}}}}"#, "x".repeat(10_000)).into_bytes(),
+            format!(r#"{{"notificationId":"{}","notificationType":"TEST_NOTIFICATION","uId":"{u_id}","notification":{{}}}}"#, "x".repeat(10_000)).into_bytes(),
         ),
         ("empty body", Vec::new()),
         ("a JSON string", br#""notification""#.to_vec()),
@@ -296,9 +297,18 @@ async fn stream_huge_body(addr: &str) -> (u16, usize) {
 async fn hostile_bodies_and_headers_are_rejected_nothing_is_published_and_the_process_keeps_serving()
  {
     let nats = nats().await;
+    let apple = apple(Faults::default()).await;
+    let u_id = apple.location.u_id.clone();
+    let u_id = u_id.as_str();
     let dir = tempfile::tempdir().unwrap();
-    let config = bridge_config(&nats.url(), dir.path());
-    let mut bridge = Bridge::start(&config, dir.path(), &["--no-worker"]).await;
+    let mut config = bridge_config(&nats.url(), dir.path());
+    apple.configure(&mut config);
+    let mut bridge = Bridge::start(&config, dir.path(), &[]).await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    // What `register` records: from now on a notification for another library gets 422.
+    vppbridge::nats::state::write_uid(&js, LOCATION, u_id)
+        .await
+        .unwrap();
     let addr = bridge.base.trim_start_matches("http://").to_owned();
     let url = bridge.notification_url();
     let http = reqwest::Client::new();
@@ -310,7 +320,17 @@ async fn hostile_bodies_and_headers_are_rejected_nothing_is_published_and_the_pr
             .send()
     };
 
-    for (name, body, field) in wrong_types() {
+    let mut other_library = asset_count(u_id);
+    other_library["uId"] = json!("111111111111111111");
+    let other_library = serde_json::to_vec(&other_library).unwrap();
+    eventually(
+        Duration::from_secs(15),
+        "the recorded uId in force",
+        || async { (post(other_library.clone()).await.unwrap().status() == 422).then_some(()) },
+    )
+    .await;
+
+    for (name, body, field) in wrong_types(u_id) {
         let r = post(body).await.unwrap();
         assert_eq!(r.status(), 400, "{name}");
         assert_eq!(
@@ -321,7 +341,7 @@ async fn hostile_bodies_and_headers_are_rejected_nothing_is_published_and_the_pr
         let problem: Value = r.json().await.unwrap();
         assert_eq!(problem["field"], field.as_str(), "{name}: {problem}");
     }
-    for (name, body) in malformed() {
+    for (name, body) in malformed(u_id) {
         let r = post(body).await.unwrap();
         assert_eq!(r.status(), 400, "{name}");
         assert_eq!(
@@ -346,7 +366,7 @@ async fn hostile_bodies_and_headers_are_rejected_nothing_is_published_and_the_pr
         "a declared 100 MB body, not sent"
     );
 
-    let valid = serde_json::to_vec(&asset_count()).unwrap();
+    let valid = serde_json::to_vec(&asset_count(u_id)).unwrap();
     let head = |extra: &str| {
         let mut req = format!(
             "POST /notifications/{LOCATION} HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -468,12 +488,11 @@ async fn hostile_bodies_and_headers_are_rejected_nothing_is_published_and_the_pr
         statuses.iter().filter(|s| **s != 401).collect::<Vec<_>>()
     );
 
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     assert_eq!(stored_ids(&js).await, Vec::new(), "nothing published");
     bridge.assert_serving().await;
     let report = deliver(
         &url,
-        vec![test_note(U_ID)],
+        vec![test_note(u_id)],
         LoadOptions {
             tries: 1,
             ..LoadOptions::default()
@@ -482,4 +501,5 @@ async fn hostile_bodies_and_headers_are_rejected_nothing_is_published_and_the_pr
     .await;
     assert_eq!(report.accepted.len(), 1, "a valid notification afterwards");
     assert_stored_exactly_once(&js, &report).await;
+    assert_view_matches_truth(&js, &apple, Duration::from_secs(30)).await;
 }

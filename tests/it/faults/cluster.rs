@@ -1,6 +1,7 @@
 //! A 3-node JetStream cluster (`deploy/nats/cluster-node{1,2,3}.conf`, replicas 3): the node
 //! leading `VPP_NOTIFICATIONS` is killed with SIGKILL during a 5,000-notification load and
-//! brought back; whatever was answered 200 is stored exactly once, and the node catches up.
+//! brought back; whatever was answered 200 is stored exactly once, the node catches up, and the
+//! worker (its consumer and buckets replicated too) brings the view to Apple's truth.
 //!
 //! The deploy files fix the ports (14222-14224, routes 16222-16224, monitoring 18222-18224), so
 //! only this test may run a cluster at a time.
@@ -15,7 +16,8 @@ use vppbridge::natsproc::{NatsOptions, NatsServer};
 use vppbridge::simulator::Faults;
 
 use super::support::{
-    Bridge, Load, LoadOptions, apple, assert_stored_exactly_once, bridge_config, eventually,
+    Bridge, Load, LoadOptions, apple, assert_stored_exactly_once, assert_view_matches_truth,
+    bridge_config, eventually,
 };
 
 const PORTS: [u16; 3] = [14222, 14223, 14224];
@@ -89,7 +91,8 @@ async fn a_cluster_node_killed_mid_load_and_brought_back_loses_and_doubles_nothi
         },
     )
     .await;
-    let bridge = Bridge::start(&config, dir.path(), &["--no-worker"]).await;
+    let bridge = Bridge::start(&config, dir.path(), &[]).await;
+    assert_view_matches_truth(&js, &apple, Duration::from_secs(30)).await;
 
     let leader = eventually(Duration::from_secs(20), "a stream leader", || async {
         stream_cluster(&js).await?.leader
@@ -99,7 +102,7 @@ async fn a_cluster_node_killed_mid_load_and_brought_back_loses_and_doubles_nothi
         .position(|i| leader == format!("vppbridge-n{i}"))
         .unwrap_or_else(|| panic!("leader {leader:?} is not one of the three nodes"));
 
-    let notes = apple.true_associations(5000).await;
+    let notes = apple.associate_everything(5000).await;
     let load = Load::spawn(&bridge.notification_url(), notes, LoadOptions::default());
     load.wait_accepted(1500).await;
     nodes[victim].kill().await;
@@ -126,5 +129,6 @@ async fn a_cluster_node_killed_mid_load_and_brought_back_loses_and_doubles_nothi
         "the stream has a leader: {info:?}"
     );
     assert_stored_exactly_once(&js, &report).await;
+    assert_view_matches_truth(&js, &apple, Duration::from_secs(60)).await;
     drop(bridge);
 }

@@ -6,4 +6,5 @@ mod bad_input;
 mod bridge_kill;
 mod cluster;
 mod nats_kill;
+mod sim_faults;
 mod support;

@@ -2,11 +2,14 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use vppbridge::config::Config;
 use vppbridge::simulator::{Faults, SeedSpec, SimConfig, SimHandle, SimLocation, Simulator};
 
 use super::{Note, associate_note};
+
+/// Devices seeded (`SIM000000001`...).
+const DEVICES: usize = 300;
 
 /// The simulator seeded for a scenario, and its one location.
 pub struct Apple {
@@ -28,7 +31,7 @@ pub async fn apple(faults: Faults) -> Apple {
         faults,
         seed: SeedSpec {
             assets: 10,
-            devices: 300,
+            devices: DEVICES,
             users: 20,
             assigned: 0.5,
             ..SeedSpec::default()
@@ -51,6 +54,13 @@ impl Apple {
         config.apple.base_url = self.sim.base_url();
         config.apple.retry_base_delay_ms = 20;
         config.apple.retry_max_delay_secs = 1;
+        config.apple.max_requests_per_second = 40;
+        // Only notifications (and the initial full sync) may bring the view to the truth.
+        config.sync.incremental_interval_secs = 0;
+        config.sync.full_interval_secs = 0;
+        config.worker.coalesce_window_ms = 100;
+        config.worker.ack_wait_secs = 5;
+        config.worker.backoff_secs = vec![1];
         for loc in &config.locations {
             std::fs::write(&loc.token_file, &self.location.token_text)
                 .expect("write the token file");
@@ -91,8 +101,82 @@ impl Apple {
         (0..count)
             .map(|i| {
                 let (adam, serial) = &pairs[i % pairs.len()];
-                associate_note(&self.location.u_id, adam, &[serial])
+                associate_note(
+                    &self.location.u_id,
+                    adam,
+                    &[serial],
+                    &uuid::Uuid::new_v4().to_string(),
+                )
             })
             .collect()
     }
+
+    /// Assigns every App to every device at Apple (one associate call, as an MDM would make
+    /// it, without a notification URL registered, so the simulator sends nothing), waits until
+    /// it is done, and returns `count` ASSET_MANAGEMENT notifications about the new pairs
+    /// (cycling through them) carrying the call's `eventId`: what Apple would deliver.
+    pub async fn associate_everything(&self, count: usize) -> Vec<Note> {
+        let before = self.truth().await;
+        let apps: Vec<String> = before["assets"]
+            .as_array()
+            .expect("assets in the state")
+            .iter()
+            .filter(|a| a["deviceAssignable"] == true)
+            .filter_map(|a| a["adamId"].as_str().map(str::to_owned))
+            .collect();
+        let assigned: std::collections::BTreeSet<(String, String)> = pairs(&before);
+        let serials: Vec<String> = (1..=DEVICES).map(|i| format!("SIM{i:09}")).collect();
+        let body = json!({
+            "assets": apps.iter().map(|a| json!({"adamId": a, "pricingParam": "STDQ"})).collect::<Vec<_>>(),
+            "serialNumbers": serials,
+        });
+        let http = reqwest::Client::new();
+        let answer: Value = http
+            .post(format!("{}assets/associate", self.sim.base_url()))
+            .bearer_auth(&self.location.token_text)
+            .json(&body)
+            .send()
+            .await
+            .expect("associate answers")
+            .json()
+            .await
+            .expect("associate answers JSON");
+        let event_id = answer["eventId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("associate gave no eventId: {answer}"))
+            .to_owned();
+        let expected = apps.len() * serials.len();
+        let after = super::eventually(
+            Duration::from_secs(20),
+            "the associate event done",
+            || async {
+                let truth = self.truth().await;
+                (pairs(&truth).len() == expected).then_some(truth)
+            },
+        )
+        .await;
+        let new: Vec<(String, String)> = pairs(&after).difference(&assigned).cloned().collect();
+        assert!(!new.is_empty(), "the associate call assigned new pairs");
+        (0..count)
+            .map(|i| {
+                let (adam, serial) = &new[i % new.len()];
+                associate_note(&self.location.u_id, adam, &[serial], &event_id)
+            })
+            .collect()
+    }
+}
+
+/// The (adamId, serial) device assignments of a truth.
+fn pairs(truth: &Value) -> std::collections::BTreeSet<(String, String)> {
+    truth["assignments"]
+        .as_array()
+        .expect("assignments in the state")
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a["adamId"].as_str()?.to_owned(),
+                a["serialNumber"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
 }

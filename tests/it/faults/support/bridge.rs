@@ -133,6 +133,26 @@ impl Bridge {
         self.spawn().await;
     }
 
+    /// Runs another vppbridge command (`register ...`) on the same configuration file.
+    pub async fn command(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_vppbridge"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("run vppbridge")
+    }
+
+    /// Kills the process and starts it again with other `serve` arguments.
+    pub async fn restart_with(&mut self, args: &[&str]) {
+        self.kill().await;
+        self.args = args.iter().map(|a| (*a).to_owned()).collect();
+        self.spawn().await;
+    }
+
     /// Asserts that the process is still running and answers `/healthz` with 200.
     pub async fn assert_serving(&mut self) {
         if let Some(child) = self.child.as_mut() {

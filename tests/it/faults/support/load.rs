@@ -19,8 +19,9 @@ pub struct Note {
     pub body: Vec<u8>,
 }
 
-/// An ASSET_MANAGEMENT associate-success notification for `adam_id` on `serials`.
-pub fn associate_note(u_id: &str, adam_id: &str, serials: &[&str]) -> Note {
+/// An ASSET_MANAGEMENT associate-success notification for `adam_id` on `serials`, from the
+/// associate call `event_id`.
+pub fn associate_note(u_id: &str, adam_id: &str, serials: &[&str], event_id: &str) -> Note {
     let id = uuid::Uuid::new_v4().to_string();
     let assignments: Vec<Value> = serials
         .iter()
@@ -33,7 +34,7 @@ pub fn associate_note(u_id: &str, adam_id: &str, serials: &[&str]) -> Note {
         "notification": {
             "type": "ASSOCIATE",
             "result": "SUCCESS",
-            "eventId": uuid::Uuid::new_v4().to_string(),
+            "eventId": event_id,
             "assignments": assignments,
         },
     });
