@@ -50,6 +50,8 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "backoff_secs",
             "coalesce_window_ms",
             "batch_size",
+            "hold_delay_ms",
+            "token_check_interval_ms",
         ],
     ),
     (

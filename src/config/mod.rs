@@ -178,6 +178,11 @@ pub struct WorkerConfig {
     pub coalesce_window_ms: u64,
     /// Messages fetched and worked on at once.
     pub batch_size: usize,
+    /// Milliseconds a message of a paused location waits before it is offered again.
+    pub hold_delay_ms: u64,
+    /// Milliseconds between checks of each token file (replaced: reload and resume) and of a
+    /// paused location's state (`vppbridge resume` from another process).
+    pub token_check_interval_ms: u64,
 }
 
 impl Default for WorkerConfig {
@@ -189,6 +194,8 @@ impl Default for WorkerConfig {
             backoff_secs: vec![1, 5, 30, 120, 600],
             coalesce_window_ms: 2000,
             batch_size: 256,
+            hold_delay_ms: 30_000,
+            token_check_interval_ms: 30_000,
         }
     }
 }

@@ -192,6 +192,14 @@ fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
             "must be at least 1 (deliveries before dead-lettering)",
         ));
     }
+    if !config.worker.backoff_secs.is_empty()
+        && config.worker.max_deliver <= config.worker.backoff_secs.len() as i64
+    {
+        p.push(Problem::error(
+            "worker.max_deliver",
+            "must be greater than the number of worker.backoff_secs steps (JetStream refuses the consumer otherwise)",
+        ));
+    }
 }
 
 fn check_mdm(p: &mut Vec<Problem>, config: &Config) {

@@ -1,12 +1,16 @@
 //! The public event contract: CloudEvents 1.0 (structured JSON) that vppbridge publishes on NATS.
 //!
 //! - [`notification`]: what the receiver publishes on `vpp.notifications.<location>.<type>`.
-//! - Change and alert events (`vpp.changes.>`, `vpp.alerts.>`) live beside them as the worker
-//!   defines them.
+//! - [`changes`]: what the worker and the sync publish on `vpp.changes.<location>.<kind>` when the
+//!   view changes.
+//! - [`alerts`]: what the worker publishes on `vpp.alerts.<location>` when a location needs
+//!   an operator.
 //!
 //! Pure types, no I/O. The JSON Schemas in `schemas/` are generated from these types
 //! (`vppbridge schemas write`), and a test fails when the files and the types disagree.
 
+pub mod alerts;
+pub mod changes;
 pub mod notification;
 pub mod schemas;
 

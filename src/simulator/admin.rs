@@ -57,6 +57,7 @@ pub(crate) fn router(sim: Arc<Shared>) -> Router {
         )
         .route("/_sim/locations/{u_id}/revoke-token", post(revoke_token))
         .route("/_sim/locations/{u_id}/expire-token", post(expire_token))
+        .route("/_sim/locations/{u_id}/renew-token", post(renew_token))
         .route("/_sim/locations/{u_id}/mdm-info", post(set_mdm_info))
         .route(
             "/_sim/locations/{u_id}/assignments/remove",
@@ -272,6 +273,16 @@ async fn revoke_token(State(sim): Sim, Path(u_id): Path<String>) -> Result<Statu
 async fn expire_token(State(sim): Sim, Path(u_id): Path<String>) -> Result<StatusCode, AdminError> {
     with_location(&sim, &u_id, |l| {
         l.token_expires = chrono::Utc::now() - chrono::Duration::seconds(1);
+    })
+}
+
+/// Makes the location's token valid again (not revoked, expiring one token lifetime from now),
+/// as if a new token had been downloaded; the token text stays the same.
+async fn renew_token(State(sim): Sim, Path(u_id): Path<String>) -> Result<StatusCode, AdminError> {
+    let lifetime = sim.config.token_lifetime;
+    with_location(&sim, &u_id, |l| {
+        l.revoked = false;
+        l.token_expires = chrono::Utc::now() + lifetime;
     })
 }
 

@@ -70,11 +70,11 @@
 //!   gone out (at most 1 s); `notificationDelayMs`: waits before each one. The faults in force
 //!   when an event completes (or an admin action happens) apply to all its notifications.
 //! - **Admin API** (`/_sim/`): locations, the full state, faults, purchase/refund/transfer,
-//!   accepting invitations, revoking or expiring a token, a foreign `mdmInfo`, removing an
-//!   assignment behind the MDM's back (no notification), the request log (every Apple call with
-//!   `atMs`, status, `errorNumber`, `uId`; the last 100,000) and the delivery log (every attempt,
-//!   TEST_NOTIFICATION included). Admin calls change state at once, each with a new version.
-//!   Purchases of an unknown adamId create it as an App; a refund or transfer below the
+//!   accepting invitations, revoking, expiring or renewing a token (renewing keeps the token
+//!   text), a foreign `mdmInfo`, removing an assignment behind the MDM's back (no
+//!   notification), the request log (every Apple call with `atMs`, status, `errorNumber`, `uId`;
+//!   the last 100,000) and the delivery log (every attempt, TEST_NOTIFICATION included). Admin
+//!   calls change state at once, each with a new version. Purchases of an unknown adamId create it as an App; a refund or transfer below the
 //!   available count is refused (409).
 //!   Not modelled: subscriptions, unlimited assets, read-only and facilitator tokens,
 //!   `contentMetadataLookup` (the URL points at Apple's), permission errors (9637/9647),

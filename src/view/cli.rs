@@ -1,7 +1,18 @@
-//! `vppbridge resume`, `assignments` and `status`. (Skeleton.)
+//! `vppbridge resume`, `assignments` and `status`: read (and, for resume, clear the pause in)
+//! the view. Each command is a thin wrapper over a library function the tests call directly.
 
 use std::path::Path;
 use std::process::ExitCode;
+
+use async_nats::jetstream;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use serde::Serialize;
+
+use super::keys::{asset_key, state_key};
+use super::state::{GuardState, SyncState};
+use super::{Bucket, View};
+use crate::events::notification::AssignmentRef;
 
 /// Arguments of `vppbridge resume`.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,29 +50,260 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+async fn connect(config: &crate::config::Config) -> anyhow::Result<jetstream::Context> {
+    Ok(jetstream::new(crate::nats::connect(&config.nats).await?))
+}
+
+/// Clears a location's pause in `vpp-state`; running workers pick it up at their next check.
+/// Returns the guard as it was.
+///
+/// # Errors
+/// When the state cannot be read or written.
+pub async fn resume_location(view: &View, location: &str) -> anyhow::Result<GuardState> {
+    let key = state_key(location, "guard")?;
+    let before: GuardState = view.state(&key).await?.unwrap_or_default();
+    let after = GuardState {
+        paused: false,
+        reason: None,
+        message: None,
+        since: None,
+        ..before.clone()
+    };
+    view.set_state(&key, &after).await?;
+    Ok(before)
+}
+
 /// `vppbridge resume`.
 ///
 /// # Errors
 /// When the state cannot be updated.
-pub async fn resume(_config: Option<&Path>, _args: ResumeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub async fn resume(config: Option<&Path>, args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    let config = crate::config::load(config)?;
+    let view = View::open(&connect(&config).await?).await?;
+    let before = resume_location(&view, &args.location).await?;
+    match before.reason {
+        Some(r) if before.paused => println!(
+            "location {} resumed (it was paused: {r}); workers pick this up within worker.token_check_interval_ms",
+            args.location
+        ),
+        _ => println!("location {} was not paused", args.location),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which assignments to list.
+#[derive(Debug, Clone, Default)]
+pub struct AssignmentFilter {
+    /// Only this asset.
+    pub adam_id: Option<String>,
+    /// Only this device.
+    pub serial: Option<String>,
+    /// Only this user.
+    pub user: Option<String>,
+}
+
+/// The view's assignments of a location, filtered, in key order.
+///
+/// # Errors
+/// When the view cannot be read or the location id is not a slug.
+pub async fn list_assignments(
+    view: &View,
+    location: &str,
+    filter: &AssignmentFilter,
+) -> anyhow::Result<Vec<AssignmentRef>> {
+    let prefix = match &filter.adam_id {
+        // Any pricingParam: `<location>.<adamId>` prefixes both (the call validates the parts).
+        Some(a) => {
+            asset_key(location, a, "STDQ")?;
+            format!("{location}.{a}")
+        }
+        None => {
+            state_key(location, "sync")?;
+            location.to_owned()
+        }
+    };
+    let live = view.live(Bucket::Assignments, &prefix).await?;
+    Ok(live
+        .values()
+        .filter_map(|v| serde_json::from_slice::<AssignmentRef>(v).ok())
+        .filter(|a| filter.serial.is_none() || a.serial_number == filter.serial)
+        .filter(|a| filter.user.is_none() || a.client_user_id == filter.user)
+        .collect())
 }
 
 /// `vppbridge assignments`.
 ///
 /// # Errors
 /// When the view cannot be read.
-pub async fn assignments(
-    _config: Option<&Path>,
-    _args: AssignmentsArgs,
-) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub async fn assignments(config: Option<&Path>, args: AssignmentsArgs) -> anyhow::Result<ExitCode> {
+    let config = crate::config::load(config)?;
+    let view = View::open(&connect(&config).await?).await?;
+    let filter = AssignmentFilter {
+        adam_id: args.adam_id,
+        serial: args.serial,
+        user: args.user,
+    };
+    let list = list_assignments(&view, &args.location, &filter).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        println!("{:<12} {:<6} {:<7} TARGET", "ADAM ID", "PRICE", "KIND");
+        for a in &list {
+            let (kind, target) = match (&a.serial_number, &a.client_user_id) {
+                (Some(s), _) => ("device", s.as_str()),
+                (None, Some(u)) => ("user", u.as_str()),
+                (None, None) => ("?", ""),
+            };
+            println!(
+                "{:<12} {:<6} {:<7} {target}",
+                a.adam_id, a.pricing_param, kind
+            );
+        }
+        println!("{} assignment(s)", list.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One location's health, as `vppbridge status` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationStatus {
+    /// The location.
+    pub location: String,
+    /// Token expiry (Apple's or the file's).
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// Whether Apple's `mdmInfo` is ours (`None`: not checked yet).
+    pub owner_ok: Option<bool>,
+    /// The `mdmInfo.id` Apple reported, when it was not ours.
+    pub owner_id: Option<String>,
+    /// Last full sync.
+    pub last_full_sync: Option<DateTime<Utc>>,
+    /// Last incremental sync.
+    pub last_incremental_sync: Option<DateTime<Utc>>,
+    /// The last sync's error, when it failed.
+    pub last_sync_error: Option<String>,
+    /// Why it is paused, when it is.
+    pub paused_reason: Option<String>,
+    /// Messages in `vpp.dlq.<location>`.
+    pub dlq_depth: u64,
+}
+
+/// The whole status: per location, and the consumer's lag.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Per location.
+    pub locations: Vec<LocationStatus>,
+    /// Notification events not yet delivered to a worker (`None`: no consumer yet).
+    pub consumer_pending: Option<u64>,
+    /// Delivered, not yet acknowledged.
+    pub consumer_ack_pending: Option<u64>,
+}
+
+/// Reads every location's status.
+///
+/// # Errors
+/// When the view cannot be read.
+pub async fn read_status(
+    js: &jetstream::Context,
+    view: &View,
+    config: &crate::config::Config,
+) -> anyhow::Result<Status> {
+    let mut dlq = std::collections::HashMap::new();
+    if let Ok(stream) = js.get_stream(crate::nats::DLQ_STREAM).await
+        && let Ok(mut subjects) = stream.info_with_subjects(crate::nats::DLQ_SUBJECTS).await
+    {
+        while let Ok(Some((subject, count))) = subjects.try_next().await {
+            let loc = subject.trim_start_matches("vpp.dlq.").to_owned();
+            *dlq.entry(loc).or_insert(0u64) += count as u64;
+        }
+    }
+    let (mut pending, mut ack_pending) = (None, None);
+    if let Ok(stream) = js.get_stream(crate::worker::NOTIFICATIONS_STREAM).await
+        && let Ok(info) = stream.consumer_info(&config.worker.durable_name).await
+    {
+        pending = Some(info.num_pending);
+        ack_pending = Some(info.num_ack_pending as u64);
+    }
+    let mut locations = Vec::new();
+    for l in &config.locations {
+        let guard: GuardState = view
+            .state(&state_key(&l.id, "guard")?)
+            .await?
+            .unwrap_or_default();
+        let sync: SyncState = view
+            .state(&state_key(&l.id, "sync")?)
+            .await?
+            .unwrap_or_default();
+        locations.push(LocationStatus {
+            location: l.id.clone(),
+            token_expires_at: guard.token_expires_at,
+            owner_ok: guard.owner_ok,
+            owner_id: guard.owner_id.filter(|_| guard.owner_ok == Some(false)),
+            last_full_sync: sync.last_full_sync,
+            last_incremental_sync: sync.last_incremental_sync,
+            last_sync_error: sync.last_error,
+            paused_reason: guard.reason.filter(|_| guard.paused),
+            dlq_depth: dlq.get(&l.id).copied().unwrap_or(0),
+        });
+    }
+    Ok(Status {
+        locations,
+        consumer_pending: pending,
+        consumer_ack_pending: ack_pending,
+    })
 }
 
 /// `vppbridge status`.
 ///
 /// # Errors
 /// When the state cannot be read.
-pub async fn status(_config: Option<&Path>, _args: StatusArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub async fn status(config: Option<&Path>, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let config = crate::config::load(config)?;
+    let js = connect(&config).await?;
+    let view = View::open(&js).await?;
+    let s = read_status(&js, &view, &config).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opt =
+        |d: Option<DateTime<Utc>>| d.map(|d| d.to_rfc3339()).unwrap_or_else(|| "never".into());
+    for l in &s.locations {
+        println!("location {}", l.location);
+        println!(
+            "  token expires:     {}",
+            l.token_expires_at
+                .map(|d| format!("{} ({} days)", d.to_rfc3339(), (d - Utc::now()).num_days()))
+                .unwrap_or_else(|| "unknown".into())
+        );
+        println!(
+            "  owner check:       {}",
+            match (l.owner_ok, &l.owner_id) {
+                (Some(false), Some(id)) => format!("ANOTHER MDM ({id})"),
+                (Some(false), None) => "another MDM".into(),
+                _ => "ok".into(),
+            }
+        );
+        println!("  last full sync:    {}", opt(l.last_full_sync));
+        println!("  last incremental:  {}", opt(l.last_incremental_sync));
+        if let Some(e) = &l.last_sync_error {
+            println!("  last sync FAILED:  {e}");
+        }
+        println!("  dead letters:      {}", l.dlq_depth);
+        println!(
+            "  paused:            {}",
+            l.paused_reason.as_deref().unwrap_or("no")
+        );
+    }
+    println!(
+        "consumer lag: {} pending, {} awaiting ack",
+        s.consumer_pending
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".into()),
+        s.consumer_ack_pending
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".into())
+    );
+    Ok(ExitCode::SUCCESS)
 }

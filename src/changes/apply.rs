@@ -1,0 +1,233 @@
+//! [`Applier`]: sets one view key to a value and publishes the change, safely under competing
+//! writers and crashes.
+//!
+//! Order: read the key (value and revision); if the value is already the desired one, stop
+//! (nothing written, nothing published: this is what makes replays free). Otherwise publish the
+//! change event with the deterministic id, then write with compare-and-set on the revision read.
+//! A crash between the publish and the write is redone on redelivery with the same id, which
+//! JetStream drops as a duplicate, so the change is published once and written once. On a
+//! revision conflict the loop reads again: if another writer already made the same transition
+//! its event had the same id; if it made a different one, the next round publishes the
+//! transition from the new value.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{PublishError, Publisher, stable_id};
+use crate::events::changes::{Cause, ChangeData, ChangeKind};
+use crate::view::{Bucket, Current, View, ViewError, Written};
+
+/// Concurrent key updates per batch.
+const CONCURRENCY: usize = 64;
+/// Compare-and-set rounds before giving up on a key (contention that long is a bug).
+const MAX_ROUNDS: usize = 16;
+
+/// Applying a change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Reading or writing the view failed.
+    #[error(transparent)]
+    View(#[from] ViewError),
+    /// Publishing the change event failed.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// The key kept changing under us.
+    #[error("{bucket}/{key} kept changing during {MAX_ROUNDS} compare-and-set rounds")]
+    Contended {
+        /// The bucket.
+        bucket: &'static str,
+        /// The key.
+        key: String,
+    },
+}
+
+/// Writes the view and publishes its changes.
+#[derive(Debug, Clone)]
+pub struct Applier {
+    view: View,
+    publisher: Publisher,
+}
+
+fn kind_of(bucket: Bucket, present: bool) -> ChangeKind {
+    match bucket {
+        Bucket::Assignments if present => ChangeKind::AssignmentAdded,
+        Bucket::Assignments => ChangeKind::AssignmentRemoved,
+        Bucket::Assets => ChangeKind::AssetCounts,
+        Bucket::Users | Bucket::State => ChangeKind::UserChanged,
+    }
+}
+
+impl Applier {
+    /// An applier over this view and publisher.
+    pub fn new(view: View, publisher: Publisher) -> Self {
+        Applier { view, publisher }
+    }
+
+    /// The view.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// The publisher.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// Makes `key` hold `new` (or removes it), publishing the change; returns whether anything
+    /// changed.
+    ///
+    /// # Errors
+    /// When NATS fails, or the key stays contended.
+    pub async fn apply<T>(
+        &self,
+        location: &str,
+        bucket: Bucket,
+        key: &str,
+        new: Option<&T>,
+        cause: &Cause,
+    ) -> Result<bool, ApplyError>
+    where
+        T: Serialize + DeserializeOwned + PartialEq + Clone,
+    {
+        self.apply_from(location, bucket, key, new, cause, None)
+            .await
+    }
+
+    /// [`apply`](Self::apply), starting from a known state of the key (from a
+    /// [`View::slice`]) instead of reading it; a conflict reads it again.
+    ///
+    /// # Errors
+    /// When NATS fails, or the key stays contended.
+    pub async fn apply_from<T>(
+        &self,
+        location: &str,
+        bucket: Bucket,
+        key: &str,
+        new: Option<&T>,
+        cause: &Cause,
+        mut known: Option<Current>,
+    ) -> Result<bool, ApplyError>
+    where
+        T: Serialize + DeserializeOwned + PartialEq + Clone,
+    {
+        let new_bytes: Option<Bytes> =
+            new.map(|v| serde_json::to_vec(v).unwrap_or_default().into());
+        let new_text = new_bytes
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        for _ in 0..MAX_ROUNDS {
+            let current = match known.take() {
+                Some(c) => c,
+                None => self.view.read(bucket, key).await?,
+            };
+            let old: Option<T> = current
+                .value
+                .as_ref()
+                .and_then(|v| serde_json::from_slice(v).ok());
+            let same = match (&current.value, new) {
+                (None, None) => true,
+                (Some(_), Some(n)) => old.as_ref() == Some(n),
+                _ => false,
+            };
+            if same {
+                return Ok(false);
+            }
+            let rev = current.revision.unwrap_or(0).to_string();
+            let msg_id = stable_id(&[location, bucket.name(), key, &rev, &new_text]);
+            let kind = kind_of(bucket, new.is_some());
+            let data = ChangeData {
+                location: location.to_owned(),
+                key: key.to_owned(),
+                old,
+                new: new.cloned(),
+                cause: cause.clone(),
+            };
+            self.publisher
+                .change(location, kind, &msg_id, Some(key.to_owned()), data)
+                .await?;
+            match self
+                .view
+                .write(bucket, key, &current, new_bytes.clone())
+                .await?
+            {
+                Written::Ok(_) => return Ok(true),
+                Written::Conflict => continue,
+            }
+        }
+        Err(ApplyError::Contended {
+            bucket: bucket.name(),
+            key: key.to_owned(),
+        })
+    }
+
+    /// Applies many `(key, new)` pairs concurrently; returns how many changed.
+    ///
+    /// # Errors
+    /// The first error met (the others still ran; a retry redoes only what is left).
+    pub async fn apply_many<T>(
+        &self,
+        location: &str,
+        bucket: Bucket,
+        items: Vec<(String, Option<T>)>,
+        cause: &Cause,
+    ) -> Result<usize, ApplyError>
+    where
+        T: Serialize + DeserializeOwned + PartialEq + Clone + Send + Sync + 'static,
+    {
+        self.apply_many_from(location, bucket, items, None, cause)
+            .await
+    }
+
+    /// [`apply_many`](Self::apply_many) starting from `known`, a complete [`View::slice`] that
+    /// covers every key of `items` (a key missing from it never existed), so no key is read
+    /// first unless a write conflicts.
+    ///
+    /// # Errors
+    /// The first error met.
+    pub async fn apply_many_from<T>(
+        &self,
+        location: &str,
+        bucket: Bucket,
+        items: Vec<(String, Option<T>)>,
+        known: Option<&BTreeMap<String, Current>>,
+        cause: &Cause,
+    ) -> Result<usize, ApplyError>
+    where
+        T: Serialize + DeserializeOwned + PartialEq + Clone + Send + Sync + 'static,
+    {
+        let cause = Arc::new(cause.clone());
+        let results: Vec<Result<bool, ApplyError>> = futures::stream::iter(items)
+            .map(|(key, new)| {
+                let cause = cause.clone();
+                let first = known.map(|k| k.get(&key).cloned().unwrap_or_default());
+                async move {
+                    self.apply_from(location, bucket, &key, new.as_ref(), &cause, first)
+                        .await
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut changed = 0;
+        let mut first_err = None;
+        for r in results {
+            match r {
+                Ok(true) => changed += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(changed),
+        }
+    }
+}

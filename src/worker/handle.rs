@@ -1,0 +1,233 @@
+//! One message → one [`Verdict`]: parse the event, plan with [`crate::reconcile::plan`], apply
+//! the delta at once, report failures, then wait for the coalesced verification.
+//!
+//! Acknowledgement policy: a message is acknowledged only once its delta AND the verification it
+//! triggered are durable in the view (the handler waits for the verifier's answer, sending
+//! in-progress acks meanwhile). A crash at any point leaves the message unacknowledged, so it is
+//! redelivered and redone; redoing is free because applying is idempotent and change events have
+//! deterministic ids. Nothing about pending verifications needs to be stored elsewhere.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_nats::jetstream::Message;
+
+use super::Shared;
+use super::location::{ErrorAction, Location};
+use super::verdict::Verdict;
+use super::verify::{VerifyOutcome, parts};
+use crate::changes::stable_id;
+use crate::events::CloudEvent;
+use crate::events::changes::{AssignmentFailedData, Cause, ChangeKind};
+use crate::events::notification::{AssignmentRef, Notification};
+use crate::reconcile::{self, Plan, user_value};
+use crate::view::Bucket;
+use crate::view::keys::{asset_key, assignment_key, user_key};
+
+/// What one reconciliation did, for its log line.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The location (`unknown` until parsed).
+    pub location: String,
+    /// Apple's notification id.
+    pub notification_id: String,
+    /// The lower snake case type.
+    pub kind: String,
+    /// The assets concerned.
+    pub adam_ids: BTreeSet<String>,
+    /// Apple requests made by the verification(s) it waited for.
+    pub apple_calls: u32,
+    /// View keys changed.
+    pub changes: usize,
+}
+
+fn retry(reason: impl std::fmt::Display) -> Verdict {
+    Verdict::Retry {
+        reason: reason.to_string(),
+        after: None,
+    }
+}
+
+/// Handles one message.
+pub async fn handle(shared: &Shared, msg: &Message, report: &mut Report) -> Verdict {
+    let event: CloudEvent<serde_json::Value> = match serde_json::from_slice(&msg.payload) {
+        Ok(e) => e,
+        Err(e) => {
+            return Verdict::Terminate {
+                reason: format!("not a CloudEvents JSON notification event: {e}"),
+            };
+        }
+    };
+    let n = match Notification::from_event(&event.event_type, event.data) {
+        Ok(n) => n,
+        Err(reason) => return Verdict::Terminate { reason },
+    };
+    let meta = n.meta().clone();
+    report.location = meta.location.clone();
+    report.notification_id = meta.notification_id.clone();
+    report.kind = n.kind().to_owned();
+    let Some(loc) = shared.locations.get(&meta.location) else {
+        return Verdict::Terminate {
+            reason: format!(
+                "location `{}` is not in the configuration; add it to [[locations]]",
+                meta.location
+            ),
+        };
+    };
+    let plan = reconcile::plan(&n);
+    if let Some(why) = plan.ignored {
+        tracing::info!(location = %loc.id, notification_id = %meta.notification_id, kind = n.kind(), "acknowledged without changes: {why}");
+        return Verdict::Ack;
+    }
+    if loc.paused().is_some() {
+        return Verdict::Hold;
+    }
+    report.adam_ids = plan.verify.keys().map(|a| a.adam_id.clone()).collect();
+    let cause = Cause::notification(meta.notification_id.clone());
+    let Some(verifier) = shared.verifiers.get(&loc.id) else {
+        return Verdict::Terminate {
+            reason: format!("location `{}` has no verifier", loc.id),
+        };
+    };
+    // Announce first, so the verification of these assets waits for this delta.
+    for (asset, req) in &plan.verify {
+        for part in parts(req) {
+            verifier.announce(asset.clone(), part);
+        }
+    }
+    let applied = match apply_delta(loc, &plan, &cause, report).await {
+        Ok(()) => report_failures(shared, loc, &plan, &cause).await,
+        Err(v) => Err(v),
+    };
+    if let Err(v) = applied {
+        for (asset, req) in &plan.verify {
+            for part in parts(req) {
+                verifier.withdraw(asset.clone(), part);
+            }
+        }
+        return v;
+    }
+    let waits: Vec<_> = plan
+        .verify
+        .into_iter()
+        .flat_map(|(asset, req)| {
+            parts(&req)
+                .into_iter()
+                .map(|part| verifier.request(asset.clone(), part, req.clone(), cause.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut verdict = Verdict::Ack;
+    for w in waits {
+        match w.await {
+            Ok(VerifyOutcome::Done {
+                apple_calls,
+                changes,
+            }) => {
+                report.apple_calls += apple_calls;
+                report.changes += changes;
+            }
+            Ok(VerifyOutcome::Failed { action, reason }) => {
+                verdict = match action {
+                    ErrorAction::Hold => Verdict::Hold,
+                    ErrorAction::Skip => continue,
+                    ErrorAction::Retry { after } => Verdict::Retry { reason, after },
+                }
+            }
+            Err(_) => verdict = retry("the verifier stopped (shutting down)"),
+        }
+    }
+    verdict
+}
+
+async fn apply_delta(
+    loc: &Arc<Location>,
+    plan: &Plan,
+    cause: &Cause,
+    report: &mut Report,
+) -> Result<(), Verdict> {
+    let applier = &loc.applier;
+    let mut writes: Vec<(String, Option<AssignmentRef>)> = Vec::new();
+    for (a, present) in &plan.assignments {
+        let key = assignment_key(&loc.id, a).map_err(|e| Verdict::Terminate {
+            reason: e.to_string(),
+        })?;
+        writes.push((key, present.then(|| a.clone())));
+    }
+    report.changes += applier
+        .apply_many(&loc.id, Bucket::Assignments, writes, cause)
+        .await
+        .map_err(retry)?;
+    if let Some((asset, delta)) = &plan.count_delta {
+        let key = asset_key(&loc.id, &asset.adam_id, &asset.pricing_param).map_err(|e| {
+            Verdict::Terminate {
+                reason: e.to_string(),
+            }
+        })?;
+        let current = applier
+            .view()
+            .read(Bucket::Assets, &key)
+            .await
+            .map_err(retry)?;
+        // An asset the view does not know yet is left to the verification, which reads it.
+        if let Some(v) = current.value.and_then(|b| serde_json::from_slice(&b).ok()) {
+            let new = reconcile::apply_count_delta(&v, *delta);
+            let changed = applier
+                .apply(&loc.id, Bucket::Assets, &key, Some(&new), cause)
+                .await
+                .map_err(retry)?;
+            report.changes += usize::from(changed);
+        }
+    }
+    let mut users = Vec::new();
+    for u in &plan.users {
+        let key = user_key(&loc.id, &u.client_user_id).map_err(|e| Verdict::Terminate {
+            reason: e.to_string(),
+        })?;
+        users.push((key, user_value(u, loc.users_active_only)));
+    }
+    report.changes += applier
+        .apply_many(&loc.id, Bucket::Users, users, cause)
+        .await
+        .map_err(retry)?;
+    Ok(())
+}
+
+async fn report_failures(
+    shared: &Shared,
+    loc: &Arc<Location>,
+    plan: &Plan,
+    cause: &Cause,
+) -> Result<(), Verdict> {
+    for f in &plan.failures {
+        let key = assignment_key(&loc.id, &f.assignment).map_err(|e| Verdict::Terminate {
+            reason: e.to_string(),
+        })?;
+        let current: Option<AssignmentRef> = loc
+            .applier
+            .view()
+            .read(Bucket::Assignments, &key)
+            .await
+            .map_err(retry)?
+            .value
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let data = AssignmentFailedData {
+            location: loc.id.clone(),
+            key: key.clone(),
+            old: current.clone(),
+            new: current,
+            assignment: f.assignment.clone(),
+            action: f.action,
+            event_id: f.event_id.clone(),
+            error: f.error.clone(),
+            cause: cause.clone(),
+        };
+        let id = stable_id(&[&loc.id, "failed", &key, &cause.label()]);
+        shared
+            .publisher
+            .change(&loc.id, ChangeKind::AssignmentFailed, &id, Some(key), data)
+            .await
+            .map_err(retry)?;
+    }
+    Ok(())
+}

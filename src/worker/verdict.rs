@@ -1,0 +1,174 @@
+//! The verdict on one message, and the one place it becomes an acknowledgement.
+//!
+//! Two retry layers meet here: the Apple client's short in-process retries have already run
+//! when a verdict says `Retry`; `Retry` then asks JetStream to redeliver after the configured
+//! backoff (nak with delay). After the last delivery the message is dead-lettered on
+//! `vpp.dlq.<location>` and terminated. `Hold` (paused location) naks with the hold delay and,
+//! on the last delivery, puts a fresh copy back on the stream instead of dead-lettering it.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, Message};
+
+use crate::changes::{DeadLetter, Publisher};
+use crate::config::WorkerConfig;
+
+/// What to do with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its effects are durable: acknowledge.
+    Ack,
+    /// Try again later (after `after`, else the configured backoff for this delivery).
+    Retry {
+        /// Why, for the log and the dead letter.
+        reason: String,
+        /// Apple's `Retry-After`, when it gave one.
+        after: Option<Duration>,
+    },
+    /// It can never succeed: dead-letter and terminate.
+    Terminate {
+        /// Why.
+        reason: String,
+    },
+    /// Its location is paused: keep it for later, never dead-letter it.
+    Hold,
+}
+
+impl Verdict {
+    /// The outcome label of the reconciliation metric and log line.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Verdict::Ack => "ok",
+            Verdict::Retry { .. } => "retry",
+            Verdict::Terminate { .. } => "dead_lettered",
+            Verdict::Hold => "held",
+        }
+    }
+}
+
+/// The redelivery delay for a message delivered `delivered` times (1-based): the configured
+/// backoff for that delivery, the last one repeating.
+pub fn backoff_delay(config: &WorkerConfig, delivered: i64) -> Duration {
+    let i = usize::try_from(delivered.max(1) - 1).unwrap_or(0);
+    let secs = config
+        .backoff_secs
+        .get(i)
+        .or(config.backoff_secs.last())
+        .copied()
+        .unwrap_or(1);
+    Duration::from_secs(secs)
+}
+
+/// Carries the verdict out on the message. Returns the outcome label actually applied (a
+/// `Retry` on the last delivery becomes `dead_lettered`).
+///
+/// # Errors
+/// When the acknowledgement, the dead letter or the re-publish cannot be sent (the message is
+/// then redelivered after `ack_wait`, which is safe: handling is idempotent).
+pub async fn settle(
+    msg: &Message,
+    verdict: Verdict,
+    location: &str,
+    config: &WorkerConfig,
+    publisher: &Publisher,
+    js: &jetstream::Context,
+) -> Result<&'static str, async_nats::Error> {
+    let info = msg.info()?;
+    let delivered = info.delivered;
+    let last = config.max_deliver > 0 && delivered >= config.max_deliver;
+    let seq = info.stream_sequence;
+    match verdict {
+        Verdict::Ack => {
+            msg.double_ack().await?;
+            Ok("ok")
+        }
+        Verdict::Retry { reason, .. } if last => {
+            dead_letter(msg, location, &reason, delivered, seq, publisher).await?;
+            msg.ack_with(AckKind::Term).await?;
+            Ok("dead_lettered")
+        }
+        Verdict::Retry { after, .. } => {
+            let delay = after
+                .unwrap_or_default()
+                .max(backoff_delay(config, delivered));
+            msg.ack_with(AckKind::Nak(Some(delay))).await?;
+            Ok("retry")
+        }
+        Verdict::Terminate { reason } => {
+            dead_letter(msg, location, &reason, delivered, seq, publisher).await?;
+            msg.ack_with(AckKind::Term).await?;
+            Ok("dead_lettered")
+        }
+        Verdict::Hold if last => {
+            // Out of deliveries while paused: a fresh copy goes back on the stream (same subject
+            // and body, a new message id so the duplicate window keeps it), and this one is done.
+            let mut headers = HeaderMap::new();
+            if let Some(h) = msg.headers.as_ref() {
+                for (k, vs) in h.iter() {
+                    let name: &str = k.as_ref();
+                    if name != "Nats-Msg-Id" {
+                        for v in vs {
+                            headers.append(name, v.as_str());
+                        }
+                    }
+                }
+            }
+            headers.insert("Nats-Msg-Id", format!("held:{location}:{seq}").as_str());
+            js.publish_with_headers(msg.subject.clone(), headers, msg.payload.clone())
+                .await?
+                .await?;
+            msg.ack_with(AckKind::Term).await?;
+            Ok("held")
+        }
+        Verdict::Hold => {
+            let delay = Duration::from_millis(config.hold_delay_ms);
+            msg.ack_with(AckKind::Nak(Some(delay))).await?;
+            Ok("held")
+        }
+    }
+}
+
+async fn dead_letter(
+    msg: &Message,
+    location: &str,
+    reason: &str,
+    delivered: i64,
+    seq: u64,
+    publisher: &Publisher,
+) -> Result<(), async_nats::Error> {
+    let event = serde_json::from_slice(&msg.payload).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&msg.payload).into_owned())
+    });
+    let letter = DeadLetter {
+        error: reason.to_owned(),
+        deliveries: delivered,
+        stream_sequence: seq,
+        subject: msg.subject.to_string(),
+        event,
+    };
+    tracing::error!(
+        location,
+        stream_sequence = seq,
+        deliveries = delivered,
+        error = reason,
+        "message dead-lettered on vpp.dlq.{location}"
+    );
+    publisher.dead_letter(location, &letter).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_follows_the_delivery_count_and_repeats_its_last_step() {
+        let c = WorkerConfig {
+            backoff_secs: vec![1, 5, 30],
+            ..Default::default()
+        };
+        let d: Vec<u64> = (1..=5).map(|n| backoff_delay(&c, n).as_secs()).collect();
+        assert_eq!(d, vec![1, 5, 30, 30, 30]);
+    }
+}

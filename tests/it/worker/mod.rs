@@ -1,0 +1,8 @@
+//! The reconciling worker, the view and the change events against a real nats-server (and the
+//! simulator).
+
+mod consumer;
+mod harness;
+mod sim;
+mod support;
+mod view;
