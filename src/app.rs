@@ -107,7 +107,13 @@ pub async fn serve(
         // The worker joins here once it exists: spawn
         // `crate::worker::run(config.clone(), client.clone(), metrics.clone(), shutdown.clone())`
         // into `parts` so that it shares the connection, the metrics and the shutdown token.
-        tracing::debug!("the worker is not part of this build yet");
+        let (config, client, metrics, token) = (
+            std::sync::Arc::new(config.clone()),
+            client.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        parts.spawn(async move { crate::worker::run(config, client, metrics, token).await });
     }
 
     let mut first_error = None;
