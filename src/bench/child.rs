@@ -18,7 +18,7 @@ pub struct VppChild {
 }
 
 impl VppChild {
-    /// Starts this executable with `args`, standard error (the log) into `log`.
+    /// Starts this executable with `args`, logging at `info` (standard error) into `log`.
     ///
     /// # Errors
     /// When the executable cannot be found or started.
@@ -31,6 +31,8 @@ impl VppChild {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
+            // The production default, whatever the bench's own level: log lines cost time.
+            .env("RUST_LOG", "info")
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {} {}", exe.display(), args.join(" ")))?;
