@@ -11,9 +11,12 @@ mod child;
 mod ingestion;
 mod load;
 mod machine;
+mod reconcile;
 mod report;
 mod setup;
 mod stats;
+mod sync;
+mod world;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +26,9 @@ use serde::Serialize;
 
 pub use ingestion::{IngestionOptions, IngestionPoint, IngestionResults};
 pub use machine::Machine;
+pub use reconcile::ReconcileResults;
 pub use stats::RunStats;
+pub use sync::SyncResults;
 
 /// Which benchmark to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -69,6 +74,10 @@ pub struct BenchResults {
     pub machine: Machine,
     /// The ingestion benchmark, when run.
     pub ingestion: Option<IngestionResults>,
+    /// The reconciliation benchmark, when run.
+    pub reconcile: Option<ReconcileResults>,
+    /// The sync benchmark, when run.
+    pub sync: Option<SyncResults>,
 }
 
 /// `vppbridge bench`.
@@ -90,6 +99,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         release_build,
         machine: Machine::current(),
         ingestion: None,
+        reconcile: None,
+        sync: None,
     };
     println!("{}", report::machine_line(&results.machine));
     if wants(Which::Ingestion) {
@@ -104,9 +115,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!("{}", report::ingestion_table(&r));
         results.ingestion = Some(r);
     }
-    if wants(Which::Reconcile) || wants(Which::Sync) {
-        // They drive `serve` with its worker and `sync`, which this build does not have yet.
-        eprintln!("the reconciliation and sync benchmarks need the worker; not run");
+    if wants(Which::Reconcile) {
+        let r = reconcile::run()
+            .await
+            .context("the reconciliation benchmark")?;
+        println!("{}", report::reconcile_table(&r));
+        results.reconcile = Some(r);
+    }
+    if wants(Which::Sync) {
+        let r = sync::run().await.context("the sync benchmark")?;
+        println!("{}", report::sync_table(&r));
+        results.sync = Some(r);
     }
     if let Some(path) = &args.json {
         let text =

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use super::ingestion::{GOAL_CONCURRENCY, GOAL_P99_MS, GOAL_RATIO, IngestionResults};
 use super::machine::Machine;
+use super::reconcile::ReconcileResults;
+use super::sync::{GOAL_FACTOR, GOAL_RSS_MIB, SyncResults};
 
 /// One line naming the machine.
 pub fn machine_line(m: &Machine) -> String {
@@ -68,4 +70,107 @@ pub fn ingestion_table(r: &IngestionResults) -> String {
         GOAL_RATIO * 100.0
     );
     out
+}
+
+/// The reconciliation table (Markdown).
+pub fn reconcile_table(r: &ReconcileResults) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nReconciliation ({} assets × {} devices, {} notifications, Apple at 15 requests/s)\n",
+        r.assets, r.devices, r.notifications
+    );
+    let _ = writeln!(out, "| measure | value | goal |");
+    let _ = writeln!(out, "|---|---:|---|");
+    let _ = writeln!(
+        out,
+        "| associate → last notification delivered | {:.2} s | |",
+        r.delivery_seconds
+    );
+    let _ = writeln!(
+        out,
+        "| last notification → view exact | {:.2} s | |",
+        r.seconds_to_exact_view
+    );
+    let _ = writeln!(
+        out,
+        "| associate → view exact | {:.2} s | |",
+        r.seconds_from_associate
+    );
+    let _ = writeln!(
+        out,
+        "| view equals Apple's truth | {} | yes |",
+        yes_no(r.exact)
+    );
+    let _ = writeln!(
+        out,
+        "| Apple calls for the scenario | {} | minimum {} |",
+        r.apple_calls, r.minimum_calls
+    );
+    let _ = writeln!(
+        out,
+        "| of which verification reads | {} | |",
+        r.verification_reads
+    );
+    let _ = writeln!(
+        out,
+        "| 9646 answers (first sync + scenario) | {} | 0 |",
+        r.rate_limited_9646
+    );
+    let _ = writeln!(
+        out,
+        "| calls before the scenario (registration, start-up, first sync) | {} | |",
+        r.calls_before_scenario
+    );
+    if let Some(mib) = r.serve_peak_rss_mib {
+        let _ = writeln!(out, "| serve peak RSS | {mib:.1} MiB | |");
+    }
+    out
+}
+
+/// The sync table (Markdown).
+pub fn sync_table(r: &SyncResults) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nSync (full, {} assignments, page size {}, Apple at {} requests/s)\n",
+        r.assignments, r.page_size, r.rate
+    );
+    let _ = writeln!(out, "| measure | value | goal |");
+    let _ = writeln!(out, "|---|---:|---|");
+    let _ = writeln!(out, "| Apple calls | {} | |", r.apple_calls);
+    let _ = writeln!(out, "| floor (calls / rate) | {:.2} s | |", r.floor_seconds);
+    let _ = writeln!(out, "| process start → exit | {:.2} s | |", r.seconds);
+    let _ = writeln!(
+        out,
+        "| first → last Apple call | {:.2} s | |",
+        r.apple_span_seconds
+    );
+    let _ = writeln!(
+        out,
+        "| time / floor | {:.2}× | ≤ {GOAL_FACTOR}× |",
+        r.factor
+    );
+    let _ = writeln!(
+        out,
+        "| peak RSS (VmHWM) | {:.1} MiB | < {GOAL_RSS_MIB} MiB |",
+        r.peak_rss_mib
+    );
+    let _ = writeln!(out, "| 9646 answers | {} | 0 |", r.rate_limited_9646);
+    let _ = writeln!(
+        out,
+        "| view equals Apple's truth | {} | yes |",
+        yes_no(r.exact)
+    );
+    let _ = writeln!(out, "| exit status 0 | {} | yes |", yes_no(r.exit_ok));
+    let _ = writeln!(
+        out,
+        "\ngoal (≤ {GOAL_FACTOR}× the floor, < {GOAL_RSS_MIB} MiB): {}",
+        if r.goal_met { "met" } else { "NOT met" }
+    );
+    out
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
 }
