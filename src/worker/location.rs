@@ -365,7 +365,8 @@ impl Location {
     }
 
     /// Reloads the token when its file changed (and resumes a paused location); resumes when
-    /// `vpp-state` says an operator resumed it. Called periodically and on SIGHUP.
+    /// `vpp-state` says an operator resumed it; refreshes Apple's limits every five minutes.
+    /// Called periodically and on SIGHUP.
     pub async fn check(&self) {
         let now_mtime = mtime(&self.token_file);
         let changed = {
@@ -395,6 +396,13 @@ impl Location {
             && !g.paused
         {
             self.resume("resumed by an operator").await;
+        }
+        // Apple's limits and URLs are dynamic: re-read Service Config when the cached limits
+        // are older than five minutes (the client keeps them; a no-op otherwise).
+        if self.paused().is_none()
+            && let Err(e) = self.client().refresh_limits().await
+        {
+            tracing::warn!(location = %self.id, error = %e, "cannot refresh Apple's limits; keeping the old ones");
         }
     }
 }
