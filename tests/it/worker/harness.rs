@@ -75,7 +75,13 @@ pub async fn harness_with(
     let state = vppbridge::app::receiver_state(&config, client, Metrics::new()).unwrap();
     tokio::spawn(vppbridge::http::run(rl, state, std::future::pending()));
     let token = ContentToken::from_file(&config.locations[0].token_file).unwrap();
-    let apple = AppleClient::new(&config.apple, token, None).unwrap();
+    // The test's own driver (writes, client config) retries longer than the worker does, so
+    // that injected 5xx faults never fail the set-up itself, only exercise the worker.
+    let driver_config = vppbridge::config::AppleConfig {
+        max_attempts: 10,
+        ..config.apple.clone()
+    };
+    let apple = AppleClient::new(&driver_config, token, None).unwrap();
     apple
         .set_client_config(&ClientConfigRequest {
             mdm_info: Some(MdmInfo {
