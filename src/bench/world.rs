@@ -165,16 +165,7 @@ pub async fn difference(
     let truth_a: BTreeSet<AssignmentRef> = truth
         .assignments
         .iter()
-        .map(|a| AssignmentRef {
-            adam_id: a.adam_id.0.clone(),
-            pricing_param: a.pricing_param.clone(),
-            serial_number: a.serial_number.clone(),
-            client_user_id: if a.serial_number.is_some() {
-                None
-            } else {
-                a.client_user_id.clone()
-            },
-        })
+        .map(crate::worker::verify::normalise)
         .collect();
     let view_a: BTreeSet<AssignmentRef> = view
         .live(Bucket::Assignments, location)
