@@ -277,18 +277,11 @@ impl Run<'_> {
                     .await
             }
         };
-        // A full sync reads the view's slice while the traversal waits on the rate limit.
-        let view = self.loc.applier.view().clone();
-        let slice_read = async {
-            if incremental {
-                None
-            } else {
-                Some(view.slice(Bucket::Assignments, &location).await)
-            }
-        };
-        let (slice, pages) = tokio::join!(
-            slice_read,
-            self.traverse("assignments", fetch, |r: GetAssignmentsResponse| {
+        if !incremental {
+            return self.assignments_full(fetch).await;
+        }
+        let pages = self
+            .traverse("assignments", fetch, |r: GetAssignmentsResponse| {
                 if version.is_none() {
                     version = r.page.version_id.clone();
                 }
@@ -301,21 +294,99 @@ impl Run<'_> {
                 }
                 Ok(())
             })
-        );
-        let pages = pages?;
+            .await?;
         self.loc.note_pages(truth.len(), pages);
-        match slice {
-            Some(slice) => {
-                self.replace_from(Bucket::Assignments, truth, slice?)
-                    .await?
+        let mut writes: Vec<(String, Option<AssignmentRef>)> =
+            removed.into_iter().map(|k| (k, None)).collect();
+        writes.extend(truth.into_iter().map(|(k, v)| (k, Some(v))));
+        self.apply(Bucket::Assignments, writes).await?;
+        Ok(version)
+    }
+
+    /// A full read of every assignment. Each page's adds and changes are written (against the
+    /// view's slice, read while the first pages wait on the rate limit) while later pages are
+    /// still being fetched; what the slice holds and no page listed is removed at the end.
+    /// Returns the first page's version.
+    async fn assignments_full<F, Fut>(&mut self, fetch: F) -> Result<Option<String>, SyncError>
+    where
+        F: Fn(Option<u32>) -> Fut,
+        Fut: std::future::Future<Output = Result<GetAssignmentsResponse, AppleError>>,
+    {
+        let loc = self.loc;
+        let location = loc.id.clone();
+        let cause = self.cause.clone();
+        let mut version = None;
+        // Unbounded because a traversal callback cannot wait; the pages queued are never more
+        // than the whole truth, which the sync held in memory before it overlapped the writes.
+        let (pages_tx, mut pages_rx) =
+            tokio::sync::mpsc::unbounded_channel::<BTreeMap<String, AssignmentRef>>();
+        let writer = async {
+            let slice = loc
+                .applier
+                .view()
+                .slice(Bucket::Assignments, &location)
+                .await?;
+            let current: BTreeMap<String, AssignmentRef> = decode_live(&slice);
+            // Everything listed so far, to remove the rest at the end and to spot a key listed
+            // again (Apple's pages can shift during a traversal): the last listing wins.
+            let mut truth: BTreeMap<String, AssignmentRef> = BTreeMap::new();
+            let mut changed = 0;
+            while let Some(page) = pages_rx.recv().await {
+                let mut fresh = Vec::new();
+                let mut again = Vec::new();
+                for (k, v) in page {
+                    match truth.insert(k.clone(), v.clone()) {
+                        None if current.get(&k) != Some(&v) => fresh.push((k, Some(v))),
+                        Some(prev) if prev != v => again.push((k, Some(v))),
+                        _ => {}
+                    }
+                }
+                changed += loc
+                    .applier
+                    .apply_many_from(&location, Bucket::Assignments, fresh, Some(&slice), &cause)
+                    .await?;
+                if !again.is_empty() {
+                    // The slice no longer tells this key's state: read it.
+                    changed += loc
+                        .applier
+                        .apply_many(&location, Bucket::Assignments, again, &cause)
+                        .await?;
+                }
             }
-            None => {
-                let mut writes: Vec<(String, Option<AssignmentRef>)> =
-                    removed.into_iter().map(|k| (k, None)).collect();
-                writes.extend(truth.into_iter().map(|(k, v)| (k, Some(v))));
-                self.apply(Bucket::Assignments, writes).await?;
-            }
-        }
+            let gone: Vec<(String, Option<AssignmentRef>)> = current
+                .into_keys()
+                .filter(|k| !truth.contains_key(k))
+                .map(|k| (k, None))
+                .collect();
+            changed += loc
+                .applier
+                .apply_many_from(&location, Bucket::Assignments, gone, Some(&slice), &cause)
+                .await?;
+            Ok::<_, SyncError>((changed, truth.len()))
+        };
+        let reader = async {
+            let pages = self
+                .traverse("assignments", fetch, |r: GetAssignmentsResponse| {
+                    if version.is_none() {
+                        version = r.page.version_id.clone();
+                    }
+                    let mut page = BTreeMap::new();
+                    for a in &r.assignments {
+                        let a = normalise(a);
+                        page.insert(assignment_key(&location, &a)?, a);
+                    }
+                    // A closed channel means the writer failed; its error ends the join below.
+                    let _ = pages_tx.send(page);
+                    Ok(())
+                })
+                .await;
+            // The last page is sent: closing the channel lets the writer remove what is gone.
+            drop(pages_tx);
+            pages
+        };
+        let (pages, (changed, listed)) = tokio::try_join!(reader, writer)?;
+        self.differences += changed as u64;
+        self.loc.note_pages(listed, pages);
         Ok(version)
     }
 
