@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
 use vppbridge::nats::NOTIFICATIONS_STREAM;
@@ -163,40 +163,50 @@ pub fn truth_snapshot(truth: &Value) -> Snapshot {
 }
 
 /// Every (key, JSON value) of `bucket` under `<LOCATION>.`.
-async fn bucket_entries(js: &jetstream::Context, bucket: &str) -> Vec<(String, Value)> {
+///
+/// A NATS error (a cluster electing a new leader after a node came back) is returned, not a
+/// panic: the caller polls until its deadline.
+async fn bucket_entries(
+    js: &jetstream::Context,
+    bucket: &str,
+) -> Result<Vec<(String, Value)>, String> {
     let kv = js
         .get_key_value(bucket)
         .await
-        .unwrap_or_else(|e| panic!("bucket {bucket}: {e}"));
+        .map_err(|e| format!("bucket {bucket}: {e}"))?;
     let keys: Vec<String> = kv
         .keys()
         .await
-        .unwrap_or_else(|e| panic!("keys of {bucket}: {e}"))
-        .filter_map(|k| async move { k.ok() })
-        .filter(|k| futures::future::ready(k.starts_with(&format!("{LOCATION}."))))
-        .collect()
-        .await;
+        .map_err(|e| format!("keys of {bucket}: {e}"))?
+        .try_filter(|k| futures::future::ready(k.starts_with(&format!("{LOCATION}."))))
+        .try_collect()
+        .await
+        .map_err(|e| format!("keys of {bucket}: {e}"))?;
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
-        if let Some(bytes) = kv.get(&key).await.unwrap_or(None) {
+        let got = kv
+            .get(&key)
+            .await
+            .map_err(|e| format!("{bucket}/{key}: {e}"))?;
+        if let Some(bytes) = got {
             let value = serde_json::from_slice(&bytes)
                 .unwrap_or_else(|e| panic!("{bucket}/{key} is not JSON: {e}"));
             out.push((key, value));
         }
     }
-    out
+    Ok(out)
 }
 
 /// The view's buckets for [`LOCATION`] as a [`Snapshot`]. Assignment keys are
 /// `<location>.<adamId>.<pricingParam>.<d|u>.<base64url id>` (`src/view/keys.rs`).
-pub async fn view_snapshot(js: &jetstream::Context) -> Snapshot {
+pub async fn view_snapshot(js: &jetstream::Context) -> Result<Snapshot, String> {
     use base64::Engine as _;
     let mut snap = Snapshot::default();
-    for (_, a) in bucket_entries(js, vppbridge::nats::ASSETS_BUCKET).await {
+    for (_, a) in bucket_entries(js, vppbridge::nats::ASSETS_BUCKET).await? {
         let key = (s(&a["adamId"]), s(&a["pricingParam"]));
         snap.assets.insert(key, counts(&a));
     }
-    for (key, _) in bucket_entries(js, vppbridge::nats::ASSIGNMENTS_BUCKET).await {
+    for (key, _) in bucket_entries(js, vppbridge::nats::ASSIGNMENTS_BUCKET).await? {
         let parts: Vec<&str> = key.split('.').collect();
         let [_, adam, pp, kind, id] = parts[..] else {
             panic!("assignment key {key:?} is not <location>.<adamId>.<pp>.<d|u>.<id>");
@@ -209,13 +219,13 @@ pub async fn view_snapshot(js: &jetstream::Context) -> Snapshot {
         snap.assignments
             .insert((adam.to_owned(), pp.to_owned(), format!("{kind} {id}")));
     }
-    for (_, u) in bucket_entries(js, vppbridge::nats::USERS_BUCKET).await {
+    for (_, u) in bucket_entries(js, vppbridge::nats::USERS_BUCKET).await? {
         let status = s(&u["status"]);
         if status != "Retired" {
             snap.users.insert(s(&u["clientUserId"]), status);
         }
     }
-    snap
+    Ok(snap)
 }
 
 /// Check 2: the view equals the simulator's truth, within `limit` (the worker may still be
@@ -224,18 +234,20 @@ pub async fn assert_view_matches_truth(js: &jetstream::Context, apple: &Apple, l
     let deadline = Instant::now() + limit;
     loop {
         let truth = truth_snapshot(&apple.truth().await);
-        let view = view_snapshot(js).await;
-        if view == truth {
-            assert!(
-                !truth.assignments.is_empty(),
-                "a comparison of two empty states proves nothing"
-            );
-            return;
-        }
+        let difference = match view_snapshot(js).await {
+            Ok(view) if view == truth => {
+                assert!(
+                    !truth.assignments.is_empty(),
+                    "a comparison of two empty states proves nothing"
+                );
+                return;
+            }
+            Ok(view) => view.diff(&truth),
+            Err(e) => format!("the view could not be read: {e}"),
+        };
         assert!(
             Instant::now() < deadline,
-            "the view differs from Apple's truth after {limit:?}:\n{}",
-            view.diff(&truth)
+            "the view differs from Apple's truth after {limit:?}:\n{difference}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
