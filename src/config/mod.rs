@@ -169,6 +169,8 @@ pub struct WorkerConfig {
     /// Durable consumer name shared by all worker processes.
     pub durable_name: String,
     /// Seconds JetStream waits for an ack before redelivering (in-progress acks extend it).
+    /// Used only while `backoff_secs` is empty: with a backoff, nats-server takes its first
+    /// step as the ack wait, and the worker paces its in-progress acks by that.
     pub ack_wait_secs: u64,
     /// Deliveries before a message goes to the dead-letter stream.
     pub max_deliver: i64,
