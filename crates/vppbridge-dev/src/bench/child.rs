@@ -1,0 +1,163 @@
+//! vppbridge child processes for the benchmarks: the binary under test runs as its own process
+//! (as in production), with its log in a file, killed when dropped. Also reads a process's peak
+//! resident memory (`VmHWM` in `/proc/<pid>/status`).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::process::{Child, Command};
+
+/// A running `vppbridge` subcommand.
+#[derive(Debug)]
+pub struct VppChild {
+    child: Child,
+    log: PathBuf,
+    what: String,
+}
+
+/// The `vppbridge` executable: `$VPPBRIDGE_BIN` when set, else the one built beside this one
+/// (`cargo build --release` builds both into the same folder).
+///
+/// # Errors
+/// When neither exists.
+pub fn vppbridge_exe() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("VPPBRIDGE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let me = std::env::current_exe().context("cannot find this executable")?;
+    let exe = me.with_file_name(format!("vppbridge{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        exe.is_file(),
+        "{} does not exist: build it first (cargo build --release --bin vppbridge) or set VPPBRIDGE_BIN",
+        exe.display()
+    );
+    Ok(exe)
+}
+
+impl VppChild {
+    /// Starts the production `vppbridge` executable ([`vppbridge_exe`]) with `args`, logging at
+    /// `info` (standard error) into `log`.
+    ///
+    /// # Errors
+    /// When the executable cannot be found or started.
+    pub fn spawn(args: &[&str], log: &Path) -> anyhow::Result<Self> {
+        let exe = vppbridge_exe()?;
+        let file = std::fs::File::create(log)
+            .with_context(|| format!("cannot create the log file {}", log.display()))?;
+        let child = Command::new(&exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            // The production default, whatever the bench's own level: log lines cost time.
+            .env("RUST_LOG", "info")
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {} {}", exe.display(), args.join(" ")))?;
+        Ok(VppChild {
+            child,
+            log: log.to_owned(),
+            what: format!("vppbridge {}", args.first().copied().unwrap_or_default()),
+        })
+    }
+
+    /// The child's process id (None once it has been reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The child's exit status if it has exited.
+    ///
+    /// # Errors
+    /// When the status cannot be read.
+    pub fn try_exit(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
+    /// An error naming the child, its exit and the end of its log.
+    pub fn failure(&self, what: &str) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{} {what}; last lines of its log ({}):\n{}",
+            self.what,
+            self.log.display(),
+            tail(&self.log, 15)
+        )
+    }
+
+    /// Stops the child with SIGKILL and reaps it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// The last `lines` lines of the file at `path` (empty when it cannot be read).
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Peak resident set size of process `pid` so far, in bytes (`VmHWM`); None when the process
+/// is gone or the platform has no `/proc`.
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_hwm(&status)
+}
+
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    // "VmHWM:	   12345 kB"
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Polls `check` every `every` until it answers `Some`, the child exits, or `timeout` passes.
+///
+/// # Errors
+/// When the child exits first or the deadline passes; the error carries the log's tail.
+pub async fn poll_until<T, F, Fut>(
+    child: &mut VppChild,
+    timeout: Duration,
+    every: Duration,
+    what: &str,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if let Some(status) = child.try_exit()? {
+            return Err(child.failure(&format!("exited ({status}) before {what}")));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(child.failure(&format!("did not reach {what} within {timeout:?}")));
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_hwm_is_read_in_bytes() {
+        let status =
+            "Name:\tvppbridge\nVmPeak:\t  200000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t 40000 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(51200 * 1024));
+        assert_eq!(parse_vm_hwm("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_peak_rss() {
+        let peak = peak_rss_bytes(std::process::id());
+        assert!(peak.is_some_and(|b| b > 0), "{peak:?}");
+    }
+}

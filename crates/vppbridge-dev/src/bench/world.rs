@@ -1,0 +1,202 @@
+//! The simulated Apple side of the reconciliation and sync benchmarks: the simulator in this
+//! process (it stands in for Apple, so its CPU is not vppbridge's), its admin API (the truth,
+//! the request and delivery logs), and the comparison of vppbridge's view with the truth.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use apple_vpp::types::{Assignment, ResponseAsset};
+use vppbridge::events::changes::AssetValue;
+use vppbridge::events::notification::AssignmentRef;
+use vppbridge::view::{Bucket, View};
+use vppbridge_sim::{SimConfig, SimHandle, Simulator};
+
+/// The simulator and what the benchmark needs from it.
+pub struct World {
+    /// The running simulator.
+    pub sim: SimHandle,
+    /// The seeded location's `uId`.
+    pub u_id: String,
+    /// The seeded location's token text.
+    pub token_text: String,
+    /// Roughly when the simulator started: its logs' `atMs` count from here.
+    pub started: Instant,
+    http: reqwest::Client,
+}
+
+/// The simulator's state of the location (`GET /_sim/locations/{uId}/state`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Truth {
+    /// Every asset.
+    pub assets: Vec<ResponseAsset>,
+    /// Every assignment.
+    pub assignments: Vec<Assignment>,
+}
+
+/// One Apple call in the request log.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Logged {
+    /// Milliseconds since the simulator started.
+    pub at_ms: f64,
+    /// HTTP method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Apple's error number, when one was answered.
+    pub error_number: Option<i32>,
+}
+
+/// One notification delivery attempt.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// Milliseconds since the simulator started.
+    pub at_ms: f64,
+    /// `ASSET_MANAGEMENT`, ...
+    pub notification_type: String,
+    /// The receiver's answer, if any.
+    pub status: Option<u16>,
+}
+
+impl World {
+    /// Starts the simulator with `config` on a free port.
+    ///
+    /// # Errors
+    /// When it cannot listen or seeds no location.
+    pub async fn start(config: SimConfig) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("the simulator cannot listen")?;
+        let started = Instant::now();
+        let sim = Simulator::start(config, listener)
+            .await
+            .context("the simulator did not start")?;
+        let loc = sim
+            .locations()
+            .into_iter()
+            .next()
+            .context("the simulator seeded no location")?;
+        Ok(World {
+            sim,
+            u_id: loc.u_id,
+            token_text: loc.token_text,
+            started,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    async fn admin_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let url = format!("{}{path}", self.sim.admin_url());
+        let r = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        anyhow::ensure!(r.status().is_success(), "GET {url}: {}", r.status());
+        r.json().await.with_context(|| format!("GET {url}: body"))
+    }
+
+    /// The simulator's truth for the location.
+    ///
+    /// # Errors
+    /// When the admin API fails.
+    pub async fn truth(&self) -> anyhow::Result<Truth> {
+        self.admin_get(&format!("locations/{}/state", self.u_id))
+            .await
+    }
+
+    /// The request log (every Apple call since the last clear).
+    ///
+    /// # Errors
+    /// When the admin API fails.
+    pub async fn requests(&self) -> anyhow::Result<Vec<Logged>> {
+        self.admin_get("requests").await
+    }
+
+    /// Empties the request log.
+    ///
+    /// # Errors
+    /// When the admin API fails.
+    pub async fn clear_requests(&self) -> anyhow::Result<()> {
+        let url = format!("{}requests", self.sim.admin_url());
+        self.http
+            .delete(&url)
+            .send()
+            .await
+            .with_context(|| format!("DELETE {url}"))?;
+        Ok(())
+    }
+
+    /// Every notification delivery attempt so far.
+    ///
+    /// # Errors
+    /// When the admin API fails.
+    pub async fn deliveries(&self) -> anyhow::Result<Vec<Delivery>> {
+        self.admin_get("notifications").await
+    }
+
+    /// Milliseconds since the simulator started, on its logs' clock.
+    pub fn now_ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+}
+
+/// Calls answered with 9646 (rate limit) in `log`.
+pub fn rate_limited(log: &[Logged]) -> usize {
+    log.iter().filter(|r| r.error_number == Some(9646)).count()
+}
+
+/// How vppbridge's view of `location` differs from `truth` (assignments and assets); `None`
+/// when it is exact.
+///
+/// # Errors
+/// When the view cannot be read.
+pub async fn difference(
+    view: &View,
+    location: &str,
+    truth: &Truth,
+) -> anyhow::Result<Option<String>> {
+    let truth_a: BTreeSet<AssignmentRef> = truth
+        .assignments
+        .iter()
+        .map(vppbridge::worker::verify::normalise)
+        .collect();
+    let view_a: BTreeSet<AssignmentRef> = view
+        .live(Bucket::Assignments, location)
+        .await?
+        .values()
+        .filter_map(|v| serde_json::from_slice(v).ok())
+        .collect();
+    if view_a != truth_a {
+        return Ok(Some(format!(
+            "assignments: view {} truth {}; missing {}, extra {}",
+            view_a.len(),
+            truth_a.len(),
+            truth_a.difference(&view_a).count(),
+            view_a.difference(&truth_a).count()
+        )));
+    }
+    let mut truth_s: Vec<AssetValue> = truth.assets.iter().map(AssetValue::from).collect();
+    truth_s.sort_by(|x, y| x.adam_id.cmp(&y.adam_id));
+    let mut view_s: Vec<AssetValue> = view
+        .live(Bucket::Assets, location)
+        .await?
+        .values()
+        .filter_map(|v| serde_json::from_slice(v).ok())
+        .collect();
+    view_s.sort_by(|x, y| x.adam_id.cmp(&y.adam_id));
+    if view_s != truth_s {
+        return Ok(Some(format!(
+            "assets: {} in the view, {} at Apple, or their counts differ",
+            view_s.len(),
+            truth_s.len()
+        )));
+    }
+    Ok(None)
+}

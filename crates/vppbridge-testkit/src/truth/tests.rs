@@ -1,0 +1,129 @@
+use super::*;
+use apple_vpp_types::AdamId;
+
+fn asset(id: &str, assigned: i64, total: i64) -> ResponseAsset {
+    ResponseAsset {
+        adam_id: AdamId(id.into()),
+        pricing_param: "STDQ".into(),
+        assigned_count: assigned,
+        available_count: total - assigned,
+        total_count: total,
+        ..Default::default()
+    }
+}
+
+fn device(id: &str, serial: &str) -> Assignment {
+    Assignment {
+        adam_id: AdamId(id.into()),
+        pricing_param: "STDQ".into(),
+        serial_number: Some(serial.into()),
+        client_user_id: None,
+        id_hash: None,
+        user_status: None,
+    }
+}
+
+fn user(id: &str, status: &str) -> ResponseUser {
+    ResponseUser {
+        client_user_id: id.into(),
+        status: status.into(),
+        ..Default::default()
+    }
+}
+
+fn truth() -> SimState {
+    SimState {
+        u_id: "1".into(),
+        assets: vec![asset("1", 2, 10), asset("2", 0, 5)],
+        assignments: vec![device("1", "A"), device("1", "B")],
+        users: vec![user("u1", "Registered"), user("u2", "Retired")],
+        version_id: "v".into(),
+    }
+}
+
+#[test]
+fn a_view_holding_exactly_the_truth_matches() {
+    let t = truth().snapshot(true);
+    let view = ViewRead {
+        snapshot: t.clone(),
+        unreadable: vec![],
+    };
+    let c = compare(&view, &t);
+    assert!(c.matches(), "{c}");
+    assert_eq!(c.truth_sizes, (2, 2, 1));
+    assert!(c.to_string().starts_with("the view equals"), "{c}");
+}
+
+#[test]
+fn retired_users_are_expected_only_when_the_view_keeps_inactive_users() {
+    assert!(!truth().snapshot(true).users.contains_key("u2"));
+    assert_eq!(truth().snapshot(false).users["u2"], "Retired");
+}
+
+#[test]
+fn an_active_user_wins_over_a_retired_record_with_the_same_id() {
+    let mut t = truth();
+    t.users = vec![user("u1", "Retired"), user("u1", "Associated")];
+    assert_eq!(t.snapshot(false).users["u1"], "Associated");
+    t.users.reverse();
+    assert_eq!(t.snapshot(false).users["u1"], "Associated");
+}
+
+#[test]
+fn every_kind_of_difference_is_counted_and_named() {
+    let t = truth().snapshot(true);
+    let mut v = t.clone();
+    v.assets.insert(
+        ("1".into(), "STDQ".into()),
+        Counts::from(&asset("1", 1, 10)),
+    );
+    v.assets.remove(&("2".into(), "STDQ".into()));
+    v.assets
+        .insert(("3".into(), "STDQ".into()), Counts::from(&asset("3", 0, 1)));
+    v.assignments
+        .remove(&(("1".into(), "STDQ".into()), Target::Device("A".into())));
+    v.assignments
+        .insert((("1".into(), "STDQ".into()), Target::User("u1".into())));
+    v.users.insert("u1".into(), "Associated".into());
+    v.users.insert("u9".into(), "Registered".into());
+    let view = ViewRead {
+        snapshot: v,
+        unreadable: vec!["vpp-users/x.y".into()],
+    };
+    let c = compare(&view, &t);
+    assert_eq!(c.differences, 8, "{c:?}");
+    assert_eq!(c.examples.len(), MAX_EXAMPLES);
+    let text = c.to_string();
+    assert!(
+        text.contains("differs from Apple's truth in 8 place(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("vpp-users/x.y is not vppbridge's JSON"),
+        "{text}"
+    );
+    assert!(
+        text.contains("asset 1/STDQ: view assigned/available/total 1/9/10, Apple 2/8/10"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_simulators_state_json_parses_into_the_truth() {
+    let json = serde_json::json!({
+        "uId": "42", "locationName": "x", "versionId": "7",
+        "assets": [{"adamId": "1", "pricingParam": "STDQ", "productType": "App",
+                    "assignedCount": 1, "availableCount": 0, "retiredCount": 0, "totalCount": 1,
+                    "deviceAssignable": true, "revocable": true, "supportedPlatforms": []}],
+        "assignments": [{"adamId": "1", "pricingParam": "STDQ", "serialNumber": "S"}],
+        "users": [{"clientUserId": "u", "status": "Registered"}]
+    });
+    let s: SimState = serde_json::from_value(json).unwrap();
+    let snap = s.snapshot(true);
+    assert_eq!(snap.assets.len(), 1);
+    assert!(
+        snap.assignments
+            .contains(&(("1".into(), "STDQ".into()), Target::Device("S".into())))
+    );
+    assert_eq!(snap.users["u"], "Registered");
+}

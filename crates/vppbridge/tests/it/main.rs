@@ -1,0 +1,11 @@
+//! Integration tests: one test binary, real nats-server processes on random ports, the project's
+//! simulator on port 0.
+
+mod apple_client;
+mod deploy;
+mod faults;
+mod receiver;
+mod simulator;
+mod support;
+mod token_config;
+mod worker;
