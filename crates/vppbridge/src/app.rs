@@ -100,7 +100,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let metrics = Metrics::new();
+    // Zero series for every location, so alerts on increase() see the first event.
+    let metrics = Metrics::for_locations(config.locations.iter().map(|l| l.id.as_str()));
     let client = nats::connect(&config.nats).await?;
     let js = async_nats::jetstream::new(client.clone());
     nats::setup(&js, &config.nats)
