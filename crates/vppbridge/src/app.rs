@@ -174,6 +174,7 @@ pub async fn serve(
 /// When start-up fails (configuration, listener, NATS) or a part fails.
 pub async fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = crate::config::load(config)?;
+    crate::config::files::warn_world_readable(&config);
     let listener = TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;

@@ -26,9 +26,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 /// `GET /metrics`: every series, as OpenMetrics text when `Accept` asks for it (Prometheus
 /// does), otherwise as Prometheus text format 0.0.4 (`promtool`, `curl`, older agents).
 pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = crate::metrics::text::Format::from_accept(accept);
     (
         [(header::CONTENT_TYPE, format.content_type())],

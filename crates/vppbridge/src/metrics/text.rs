@@ -97,7 +97,10 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
         if let Some(rest) = line.strip_prefix("# HELP ") {
             let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
             let help = help.replace("\\\"", "\"");
-            out.push_str(&format!("# HELP {} {help}\n", renamed(name, &counters, &infos)));
+            out.push_str(&format!(
+                "# HELP {} {help}\n",
+                renamed(name, &counters, &infos)
+            ));
         } else if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut words = rest.split_whitespace();
             let name = words.next().unwrap_or("");
@@ -212,7 +215,10 @@ app_thing 7
             (None, Format::Prometheus),
             (Some("*/*"), Format::Prometheus),
             (Some("text/plain;version=0.0.4"), Format::Prometheus),
-            (Some("text/plain; version=0.0.4; charset=utf-8"), Format::Prometheus),
+            (
+                Some("text/plain; version=0.0.4; charset=utf-8"),
+                Format::Prometheus,
+            ),
             (Some("application/openmetrics-text"), Format::OpenMetrics),
             // What Prometheus 2.x sends: OpenMetrics preferred.
             (

@@ -8,9 +8,7 @@
 //! `vppbridge_token_expiry_seconds` is the exception: a zero would say "the token expires now"
 //! and fire the expiry alerts; the worker sets it when it reads the token.
 
-use super::{
-    Loc, LocEndpointOutcome, LocKind, LocKindOutcome, LocReason, LocTypeOutcome, Metrics,
-};
+use super::{Loc, LocEndpointOutcome, LocKind, LocKindOutcome, LocReason, LocTypeOutcome, Metrics};
 use crate::events::alerts::AlertKind;
 use crate::events::changes::ChangeKind;
 
@@ -140,7 +138,9 @@ impl Metrics {
             }
         }
         let _ = self.dlq_messages.get_or_create(&Loc { location: loc() });
-        let _ = self.sync_differences.get_or_create(&Loc { location: loc() });
+        let _ = self
+            .sync_differences
+            .get_or_create(&Loc { location: loc() });
         for kind in SYNC_KINDS {
             for outcome in SYNC_OUTCOMES {
                 let _ = self.sync_runs.get_or_create(&LocKindOutcome {
@@ -179,7 +179,11 @@ mod tests {
             r#"vppbridge_reconciliations_total{location="school",type="asset_count",outcome="dead_lettered"}"#,
             r#"vppbridge_sync_differences_total{location="office"}"#,
         ] {
-            assert_eq!(value(&text, series).as_deref(), Some("0"), "{series} in\n{text}");
+            assert_eq!(
+                value(&text, series).as_deref(),
+                Some("0"),
+                "{series} in\n{text}"
+            );
         }
         assert!(
             !text.contains("vppbridge_token_expiry_seconds{"),
@@ -198,7 +202,11 @@ mod tests {
             .inc();
         m.zero_location("school");
         assert_eq!(
-            value(&m.encode(), r#"vppbridge_dlq_messages_total{location="school"}"#).as_deref(),
+            value(
+                &m.encode(),
+                r#"vppbridge_dlq_messages_total{location="school"}"#
+            )
+            .as_deref(),
             Some("1")
         );
     }
