@@ -35,7 +35,13 @@ async fn publish_added(publisher: &Publisher, serial: &str) {
         },
     };
     publisher
-        .change("school", ChangeKind::AssignmentAdded, &format!("c-{serial}"), None, data)
+        .change(
+            "school",
+            ChangeKind::AssignmentAdded,
+            &format!("c-{serial}"),
+            None,
+            data,
+        )
         .await
         .expect("publish the change event");
 }
@@ -51,7 +57,9 @@ async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>, secs: u64) -> Stri
 
 #[tokio::test]
 async fn the_readme_python_consumer_prints_changes_and_survives_an_idle_stream() {
-    let Some(python) = tools::python_with_nats() else { return };
+    let Some(python) = tools::python_with_nats() else {
+        return;
+    };
     let nats = crate::support::nats().await;
     let client = async_nats::connect(nats.url()).await.expect("connect");
     let js = async_nats::jetstream::new(client);
@@ -75,7 +83,10 @@ async fn the_readme_python_consumer_prints_changes_and_survives_an_idle_stream()
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let publisher = Publisher::new(js.clone(), Metrics::new());
     publish_added(&publisher, "C02FIRST").await;
-    assert_eq!(next_line(&mut lines, 30).await, "install 408709785 on C02FIRST");
+    assert_eq!(
+        next_line(&mut lines, 30).await,
+        "install 408709785 on C02FIRST"
+    );
 
     // Idle for three fetch timeouts: the old example died here with TimeoutError.
     let idle_until = Instant::now() + Duration::from_secs(3 * fetch_timeout);
@@ -90,5 +101,8 @@ async fn the_readme_python_consumer_prints_changes_and_survives_an_idle_stream()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     publish_added(&publisher, "C02SECOND").await;
-    assert_eq!(next_line(&mut lines, 30).await, "install 408709785 on C02SECOND");
+    assert_eq!(
+        next_line(&mut lines, 30).await,
+        "install 408709785 on C02SECOND"
+    );
 }

@@ -113,13 +113,13 @@ fn exported_series() -> BTreeSet<String> {
     }
     // A family added to Metrics but not to populated_metrics() would be missing here, and an
     // alert on it reported as unknown: say so plainly instead.
-    let source = std::fs::read_to_string(repo().join("crates/vppbridge/src/metrics.rs"))
-        .expect("src/metrics.rs");
+    let source = std::fs::read_to_string(repo().join("crates/vppbridge/src/metrics/mod.rs"))
+        .expect("src/metrics/mod.rs");
     let registered = source.matches("r.register(").count();
     let types = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
     assert_eq!(
         registered, types,
-        "src/metrics.rs registers {registered} series but only {types} were exported: give the \
+        "src/metrics/mod.rs registers {registered} series but only {types} were exported: give the \
          new family a sample in populated_metrics() (tests/it/deploy.rs)"
     );
     names
@@ -280,7 +280,7 @@ fn every_metric_named_in_deploy_and_docs_is_exported() {
     }
     assert!(
         problems.is_empty(),
-        "metrics that src/metrics.rs does not export (known: {exported:?}):\n{}",
+        "metrics that src/metrics/mod.rs does not export (known: {exported:?}):\n{}",
         problems.join("\n")
     );
     // The alert rules and the dashboard must actually be there and name series.

@@ -117,7 +117,10 @@ async fn every_series_deploy_names_is_scraped_from_the_start_in_prometheus_text(
         .iter()
         .filter(|n| !present.contains(*n) && n.as_str() != expiry)
         .collect();
-    assert!(missing.is_empty(), "not scraped at start: {missing:?}\n{text}");
+    assert!(
+        missing.is_empty(),
+        "not scraped at start: {missing:?}\n{text}"
+    );
     for zero in [
         r#"vppbridge_dlq_messages_total{location="school"} 0"#,
         r#"vppbridge_notifications_total{location="school",type="asset_management",outcome="uid_mismatch"} 0"#,
@@ -132,7 +135,10 @@ async fn every_series_deploy_names_is_scraped_from_the_start_in_prometheus_text(
         if sample_names(&text).contains(expiry) {
             break text;
         }
-        assert!(Instant::now() < deadline, "{expiry} never appeared:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "{expiry} never appeared:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     if let Some(promtool) = tools::promtool() {
@@ -151,7 +157,8 @@ async fn every_series_deploy_names_is_scraped_from_the_start_in_prometheus_text(
 
 #[tokio::test]
 async fn single_conf_starts_as_written_with_only_its_folder_and_ports_changed() {
-    let conf = std::fs::read_to_string(repo().join("deploy/nats/single.conf")).expect("single.conf");
+    let conf =
+        std::fs::read_to_string(repo().join("deploy/nats/single.conf")).expect("single.conf");
     assert!(
         !conf.contains("-sd /"),
         "single.conf must not tell operators to pass -sd: nats-server refuses it with store_dir"
@@ -159,10 +166,16 @@ async fn single_conf_starts_as_written_with_only_its_folder_and_ports_changed() 
     let dir = tempfile::tempdir().expect("a temporary folder");
     let (client, monitor) = (free_port().expect("port"), free_port().expect("port"));
     let adapted = conf
-        .replace("\"/var/lib/nats\"", &format!("{:?}", dir.path().join("store")))
+        .replace(
+            "\"/var/lib/nats\"",
+            &format!("{:?}", dir.path().join("store")),
+        )
         .replace("0.0.0.0:4222", &format!("127.0.0.1:{client}"))
         .replace("127.0.0.1:8222", &format!("127.0.0.1:{monitor}"));
-    assert_ne!(adapted, conf, "single.conf no longer has the expected store_dir and ports");
+    assert_ne!(
+        adapted, conf,
+        "single.conf no longer has the expected store_dir and ports"
+    );
     let path = dir.path().join("single.conf");
     std::fs::write(&path, adapted).expect("write");
     let mut child = Command::new(find_binary().expect("nats-server (scripts/install-nats-server)"))
@@ -186,7 +199,10 @@ async fn single_conf_starts_as_written_with_only_its_folder_and_ports_changed() 
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        assert!(Instant::now() < deadline, "single.conf's nats-server never accepted a client");
+        assert!(
+            Instant::now() < deadline,
+            "single.conf's nats-server never accepted a client"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let js = async_nats::jetstream::new(client);

@@ -12,9 +12,12 @@ use super::repo;
 /// The first of `candidates` that runs with `args`, or `None` after saying why the test is
 /// skipped (or a panic when tools are required).
 fn find(what: &str, candidates: Vec<PathBuf>, args: &[&str]) -> Option<PathBuf> {
-    let found = candidates
-        .into_iter()
-        .find(|c| Command::new(c).args(args).output().is_ok_and(|o| o.status.success()));
+    let found = candidates.into_iter().find(|c| {
+        Command::new(c)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
     if found.is_none() {
         let message = format!("{what} not found: run scripts/install-test-tools");
         assert!(
@@ -28,7 +31,10 @@ fn find(what: &str, candidates: Vec<PathBuf>, args: &[&str]) -> Option<PathBuf> 
 
 /// promtool: `PROMTOOL`, `.tools/prometheus/bin/promtool`, or the `PATH`.
 pub fn promtool() -> Option<PathBuf> {
-    let mut c: Vec<PathBuf> = std::env::var_os("PROMTOOL").map(Into::into).into_iter().collect();
+    let mut c: Vec<PathBuf> = std::env::var_os("PROMTOOL")
+        .map(Into::into)
+        .into_iter()
+        .collect();
     c.push(repo().join(".tools/prometheus/bin/promtool"));
     c.push("promtool".into());
     find("promtool", c, &["--version"])
@@ -83,9 +89,17 @@ pub fn run(tool: &PathBuf, args: &[&str], stdin: Option<&str>) -> (bool, String)
 #[test]
 fn promtool_checks_and_unit_tests_the_alert_rules() {
     let Some(promtool) = promtool() else { return };
-    let (ok, out) = run(&promtool, &["check", "rules", "deploy/prometheus/alerts.yml"], None);
+    let (ok, out) = run(
+        &promtool,
+        &["check", "rules", "deploy/prometheus/alerts.yml"],
+        None,
+    );
     assert!(ok, "promtool check rules:\n{out}");
-    let (ok, out) = run(&promtool, &["test", "rules", "deploy/prometheus/alerts.test.yml"], None);
+    let (ok, out) = run(
+        &promtool,
+        &["test", "rules", "deploy/prometheus/alerts.test.yml"],
+        None,
+    );
     assert!(ok, "promtool test rules:\n{out}");
 }
 
@@ -98,5 +112,8 @@ fn hadolint_finds_nothing_in_the_dockerfile() {
         &["--failure-threshold", "style", "deploy/Dockerfile"],
         None,
     );
-    assert!(ok && out.trim().is_empty(), "hadolint deploy/Dockerfile:\n{out}");
+    assert!(
+        ok && out.trim().is_empty(),
+        "hadolint deploy/Dockerfile:\n{out}"
+    );
 }
