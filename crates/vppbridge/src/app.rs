@@ -100,7 +100,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let metrics = Metrics::new();
+    // Zero series for every location, so alerts on increase() see the first event.
+    let metrics = Metrics::for_locations(config.locations.iter().map(|l| l.id.as_str()));
     let client = nats::connect(&config.nats).await?;
     let js = async_nats::jetstream::new(client.clone());
     nats::setup(&js, &config.nats)
@@ -173,6 +174,7 @@ pub async fn serve(
 /// When start-up fails (configuration, listener, NATS) or a part fails.
 pub async fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = crate::config::load(config)?;
+    crate::config::files::warn_world_readable(&config);
     let listener = TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;

@@ -45,10 +45,11 @@ pub enum SecretError {
 /// Reads a secret file and trims surrounding white space (a trailing newline is common).
 ///
 /// # Errors
-/// [`SecretError::Read`] when the file cannot be read, [`SecretError::Empty`] when it holds
-/// nothing but white space.
+/// [`SecretError::Read`] when the file cannot be read, is not a regular file, is larger than
+/// [`crate::config::files::MAX_FILE_BYTES`] or is not UTF-8; [`SecretError::Empty`] when it
+/// holds nothing but white space.
 pub fn read_secret_file(path: &Path) -> Result<SecretString, SecretError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SecretError::Read {
+    let text = crate::config::files::read_text(path).map_err(|source| SecretError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -138,30 +139,44 @@ pub fn generate() -> String {
 ///
 /// # Errors
 /// When the file exists and `force` is false, or it cannot be written.
+///
+/// Never writes through a symbolic link: a link at `path` is refused (with or without
+/// `force`), and `force` replaces the file by renaming a new one over it, so a link put there
+/// meanwhile is replaced, not followed.
 pub fn write_new(path: &Path, force: bool) -> anyhow::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).mode(0o600);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        anyhow::bail!(
+            "{} is a symbolic link; vppbridge does not write a secret through a link: give the path of the file itself, or remove the link first",
+            path.display()
+        );
     }
-    let mut file = options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            anyhow::anyhow!(
-                "{} already exists; pass --force to replace it (the old secret stops working unless you keep a copy as previous_notification_secret_file)",
-                path.display()
-            )
-        } else {
-            anyhow::anyhow!("cannot create {}: {e}", path.display())
-        }
-    })?;
-    // `mode` applies only when the file is created; a forced overwrite tightens it too.
-    let perms = std::os::unix::fs::PermissionsExt::from_mode(0o600);
-    std::fs::set_permissions(path, perms)
-        .map_err(|e| anyhow::anyhow!("cannot set mode 0600 on {}: {e}", path.display()))?;
-    writeln!(file, "{}", generate())
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    let exists = std::fs::symlink_metadata(path).is_ok();
+    if exists && !force {
+        anyhow::bail!(
+            "{} already exists; pass --force to replace it (the old secret stops working unless you keep a copy as previous_notification_secret_file)",
+            path.display()
+        );
+    }
+    // A new file beside the target (create_new: never an existing file or link), renamed over
+    // it: the target is replaced whole, mode 0600 from the start.
+    let name = path
+        .file_name()
+        .map_or_else(|| "secret".into(), |n| n.to_string_lossy().into_owned());
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", &generate()[..8]));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        writeln!(file, "{}", generate())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        anyhow::bail!("cannot write {}: {e}", path.display());
+    }
     Ok(())
 }
 
@@ -230,5 +245,53 @@ mod tests {
         assert_eq!(read_secret_file(&p).unwrap().expose_secret(), first);
         write_new(&p, true).unwrap();
         assert_ne!(read_secret_file(&p).unwrap().expose_secret(), first);
+        // A forced rewrite of a 0644 file leaves a 0600 one.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_new(&p, true).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+
+    #[test]
+    fn a_symbolic_link_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep me\n").unwrap();
+        let link = dir.path().join("secret");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        for force in [false, true] {
+            let e = write_new(&link, force).unwrap_err().to_string();
+            assert!(e.contains("symbolic link"), "{e}");
+        }
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        // A dangling link too (create_new alone would refuse it, but say why).
+        std::fs::remove_file(&target).unwrap();
+        let e = write_new(&link, true).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn binary_and_special_secret_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, [0xff, 0xfe, 0x41]).unwrap();
+        let e = read_secret_file(&p).unwrap_err().to_string();
+        assert!(e.contains("UTF-8") && e.contains("secret new"), "{e}");
+        let e = read_secret_file(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }

@@ -155,6 +155,10 @@ fn print_addresses(env: &DemoEnv, out: &Output) {
     ));
     out.line(&format!("  configuration {config}"));
     out.line("Try:");
+    out.line(&format!(
+        "  export NATS_URL={}   # for the README's consumer examples",
+        env.nats.url
+    ));
     out.line(&format!("  nats --server {} sub 'vpp.>'", env.nats.url));
     out.line(&format!(
         "  vppbridge --config {config} assignments --location {loc}"

@@ -7,15 +7,17 @@
 //! held here: only the paths of the files that hold them.
 //!
 //! - [`load()`], [`load_checked`], [`load_report`]: defaults + file + environment → [`Config`].
+//! - [`files`]: bounded reads of the files it names, URL redaction, world-readable secrets.
 //! - [`validate()`]: every problem at once, as [`Problem`]s; [`check_command`] is
 //!   `vppbridge config check`.
 
+pub mod files;
 mod keys;
 mod load;
 mod validate;
 
 pub use load::{load, load_checked, load_report};
-pub use validate::{Problem, Severity, check_command, validate};
+pub use validate::{MAX_AGE_DAYS, Problem, Severity, check_command, validate};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

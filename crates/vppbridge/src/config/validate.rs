@@ -18,6 +18,10 @@ use apple_vpp::types::notification_type::SUBSCRIBABLE;
 /// minutes, and redeliveries after our own outage come later.
 pub const MIN_DUPLICATE_WINDOW_SECS: u64 = 1200;
 
+/// Largest accepted `nats.max_age_days` (100 years): JetStream keeps a stream's max age in
+/// nanoseconds as a signed 64-bit number (at most about 292 years).
+pub const MAX_AGE_DAYS: u64 = 36_500;
+
 /// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -121,7 +125,8 @@ fn check_nats(p: &mut Vec<Problem>, config: &Config) {
             p.push(Problem::error(
                 "nats.url",
                 format!(
-                    "{part:?} is not a NATS server URL; write it like nats://127.0.0.1:4222 (several: comma-separated), or set VPPBRIDGE_NATS_URL"
+                    "{:?} is not a NATS server URL; write it like nats://127.0.0.1:4222 (several: comma-separated), or set VPPBRIDGE_NATS_URL",
+                    super::files::redact_url(part)
                 ),
             ));
         }
@@ -185,6 +190,15 @@ fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
         if v == 0 {
             p.push(Problem::error(key, "0 cannot work; use at least 1"));
         }
+    }
+    if config.nats.max_age_days > MAX_AGE_DAYS {
+        p.push(Problem::error(
+            "nats.max_age_days",
+            format!(
+                "{} days is beyond what JetStream can store as a max age; use at most {MAX_AGE_DAYS} (0 keeps events until the stream's size limits)",
+                config.nats.max_age_days
+            ),
+        ));
     }
     if config.worker.max_deliver < 1 {
         p.push(Problem::error(
@@ -283,8 +297,24 @@ fn check_locations(p: &mut Vec<Problem>, config: &Config) {
 }
 
 fn check_token(p: &mut Vec<Problem>, key: &str, path: &Path) {
-    match ContentToken::from_file(path) {
-        Err(e) => p.push(Problem::error(key, e.to_string())),
+    let bytes = match super::files::read_bounded(path) {
+        Ok(b) => b,
+        Err(e) => {
+            p.push(Problem::error(
+                key,
+                format!(
+                    "cannot read the content token file {}: {e}; download the .vpptoken from Apple School/Business Manager (Settings → Apps and Books)",
+                    path.display()
+                ),
+            ));
+            return;
+        }
+    };
+    match ContentToken::parse_bytes(&bytes) {
+        Err(e) => p.push(Problem::error(
+            key,
+            format!("the content token file {}: {e}", path.display()),
+        )),
         Ok(t) => {
             let days = t.days_left(Utc::now());
             match t.status(Utc::now()) {
@@ -311,30 +341,17 @@ fn check_token(p: &mut Vec<Problem>, key: &str, path: &Path) {
     }
 }
 
+/// The same read as `serve` does ([`crate::secret::read_secret_file`]), so what passes here
+/// starts there.
 fn check_secret(p: &mut Vec<Problem>, key: &str, path: &Path) {
-    match std::fs::read(path) {
-        Err(e) => p.push(Problem::error(
-            key,
-            format!(
-                "cannot read {}: {e}; create it with `vppbridge secret new {}`",
-                path.display(),
-                path.display()
-            ),
-        )),
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => p.push(Problem::error(
-            key,
-            format!(
-                "{} is empty; create a secret with `vppbridge secret new --force {}`",
-                path.display(),
-                path.display()
-            ),
-        )),
+    match crate::secret::read_secret_file(path) {
+        Err(e) => p.push(Problem::error(key, e.to_string())),
         Ok(_) => check_private(p, key, path),
     }
 }
 
 fn check_readable(p: &mut Vec<Problem>, key: &str, path: &Path) {
-    if let Err(e) = std::fs::File::open(path) {
+    if let Err(e) = super::files::read_bounded(path) {
         p.push(Problem::error(
             key,
             format!(

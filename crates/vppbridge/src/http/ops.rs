@@ -1,7 +1,7 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -23,14 +23,14 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`: every series, OpenMetrics text.
-pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: every series, as OpenMetrics text when `Accept` asks for it (Prometheus
+/// does), otherwise as Prometheus text format 0.0.4 (`promtool`, `curl`, older agents).
+pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = crate::metrics::text::Format::from_accept(accept);
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.inner.metrics.encode(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        state.inner.metrics.encode_as(format),
     )
         .into_response()
 }

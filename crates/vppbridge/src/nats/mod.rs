@@ -115,7 +115,7 @@ pub async fn connect(cfg: &NatsConfig) -> anyhow::Result<async_nats::Client> {
             .with_context(|| format!("cannot read the NATS credentials file {}", path.display()))?;
     }
     if let Some(path) = &cfg.token_file {
-        let token = std::fs::read_to_string(path)
+        let token = crate::config::files::read_text(path)
             .with_context(|| format!("cannot read the NATS token file {}", path.display()))?;
         opts = opts.token(token.trim().to_owned());
     }
@@ -130,10 +130,18 @@ pub async fn connect(cfg: &NatsConfig) -> anyhow::Result<async_nats::Client> {
         .split(',')
         .map(|u| u.trim().parse::<async_nats::ServerAddr>())
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("nats.url {:?} is not a list of NATS URLs", cfg.url))?;
-    opts.connect(addrs)
-        .await
-        .with_context(|| format!("cannot connect to NATS at {}", cfg.url))
+        .with_context(|| {
+            format!(
+                "nats.url {:?} is not a list of NATS URLs",
+                crate::config::files::redact_url(&cfg.url)
+            )
+        })?;
+    opts.connect(addrs).await.with_context(|| {
+        format!(
+            "cannot connect to NATS at {}",
+            crate::config::files::redact_url(&cfg.url)
+        )
+    })
 }
 
 /// Creates or updates every stream and key-value bucket vppbridge uses. Idempotent: running it
@@ -153,7 +161,8 @@ pub async fn setup(js: &jetstream::Context, cfg: &NatsConfig) -> Result<(), Setu
         (
             NOTIFICATIONS_STREAM,
             NOTIFICATIONS_SUBJECTS,
-            day * u32::try_from(cfg.max_age_days).unwrap_or(u32::MAX),
+            day * u32::try_from(cfg.max_age_days.min(crate::config::MAX_AGE_DAYS))
+                .unwrap_or(u32::MAX),
             duplicate_window,
         ),
         (
@@ -215,7 +224,7 @@ pub async fn setup_command(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     client.flush().await.ok();
     println!(
         "NATS set up at {}: streams {} and key-value buckets {} (replicas {})",
-        config.nats.url,
+        crate::config::files::redact_url(&config.nats.url),
         STREAMS.join(", "),
         BUCKETS.join(", "),
         config.nats.replicas.max(1)

@@ -178,3 +178,73 @@ fn the_example_file_documents_every_key_and_validates_with_real_files() {
     assert_eq!(validate(&config), []);
     assert_eq!(config.http.public_url, "https://vppbridge.example.com");
 }
+
+#[test]
+fn config_check_refuses_what_serve_could_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = good(dir.path());
+    // A secret that is not UTF-8: `serve` cannot read it, so `config check` must not pass it.
+    c.locations[0].notification_secret_file = dir.path().join("binary.secret");
+    std::fs::write(&c.locations[0].notification_secret_file, [0xff, 0xfe, 0x41]).unwrap();
+    // Special files are refused without being read (a FIFO would hang, /dev/zero fill memory).
+    c.locations[0].token_file = "/dev/zero".into();
+    c.locations[0].previous_notification_secret_file = Some("/dev/zero".into());
+    c.nats.max_age_days = u64::MAX;
+    c.nats.url = "nats://admin:hunter2@nats:4222,nats://ok:4222,http://tok3n@x".into();
+    let problems = validate(&c);
+    let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let find = |key: &str, what: &str| {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.severity == Severity::Error && p.key == key && p.message.contains(what)),
+            "no error on {key} saying {what:?} in {all:#?}"
+        );
+    };
+    find("locations[0].notification_secret_file", "UTF-8");
+    find("locations[0].token_file", "not a regular file");
+    find(
+        "locations[0].previous_notification_secret_file",
+        "not a regular file",
+    );
+    find("nats.max_age_days", "36500");
+    find("nats.url", "***@x");
+    let text = all.join("\n");
+    assert!(
+        !text.contains("hunter2") && !text.contains("tok3n"),
+        "{text}"
+    );
+    let mut fine = good(dir.path());
+    fine.nats.max_age_days = MAX_AGE_DAYS;
+    assert!(
+        !validate(&fine).iter().any(|p| p.key == "nats.max_age_days"),
+        "the largest accepted max age is refused"
+    );
+}
+
+#[test]
+fn config_check_does_not_hang_on_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut c = good(dir.path());
+    c.locations[0].token_file = fifo.clone();
+    c.locations[0].notification_secret_file = fifo.clone();
+    c.nats.credentials_file = Some(fifo);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(validate(&c)));
+    let problems = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("validate blocked on a FIFO");
+    let regular = problems
+        .iter()
+        .filter(|p| p.message.contains("not a regular file"))
+        .count();
+    assert_eq!(regular, 3, "{problems:#?}");
+}

@@ -4,6 +4,10 @@
 //! people and machines that cannot compile them; this is where a renamed metric or key turns
 //! them red instead of silently breaking an alert or a deployment.
 
+mod consumers;
+mod scrape;
+mod tools;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -12,12 +16,12 @@ use vppbridge::metrics::{
     Loc, LocEndpointOutcome, LocKind, LocKindOutcome, LocReason, LocTypeOutcome, Metrics,
 };
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Every text file under `dir`, recursively, with its path.
-fn text_files(dir: &Path) -> Vec<(PathBuf, String)> {
+pub(crate) fn text_files(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
@@ -109,13 +113,13 @@ fn exported_series() -> BTreeSet<String> {
     }
     // A family added to Metrics but not to populated_metrics() would be missing here, and an
     // alert on it reported as unknown: say so plainly instead.
-    let source = std::fs::read_to_string(repo().join("crates/vppbridge/src/metrics.rs"))
-        .expect("src/metrics.rs");
+    let source = std::fs::read_to_string(repo().join("crates/vppbridge/src/metrics/mod.rs"))
+        .expect("src/metrics/mod.rs");
     let registered = source.matches("r.register(").count();
     let types = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
     assert_eq!(
         registered, types,
-        "src/metrics.rs registers {registered} series but only {types} were exported: give the \
+        "src/metrics/mod.rs registers {registered} series but only {types} were exported: give the \
          new family a sample in populated_metrics() (tests/it/deploy.rs)"
     );
     names
@@ -123,7 +127,7 @@ fn exported_series() -> BTreeSet<String> {
 
 /// Every `vppbridge_<name>` word in `text` (a word boundary on the left, at least one name
 /// character after the underscore, so prose such as `vppbridge_*` is not a metric).
-fn metric_names_in(text: &str) -> BTreeSet<String> {
+pub(crate) fn metric_names_in(text: &str) -> BTreeSet<String> {
     const PREFIX: &str = "vppbridge_";
     let is_name = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
     let mut names = BTreeSet::new();
@@ -239,7 +243,7 @@ fn yaml_block(text: &str, key: &str) -> Option<String> {
 }
 
 /// The contents of the fenced code blocks tagged `lang`.
-fn fenced_blocks(text: &str, lang: &str) -> Vec<String> {
+pub(crate) fn fenced_blocks(text: &str, lang: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<Vec<&str>> = None;
     for line in text.lines() {
@@ -276,7 +280,7 @@ fn every_metric_named_in_deploy_and_docs_is_exported() {
     }
     assert!(
         problems.is_empty(),
-        "metrics that src/metrics.rs does not export (known: {exported:?}):\n{}",
+        "metrics that src/metrics/mod.rs does not export (known: {exported:?}):\n{}",
         problems.join("\n")
     );
     // The alert rules and the dashboard must actually be there and name series.

@@ -4,6 +4,13 @@
 //! Every series is named `vppbridge_*`; labels are business ids (location, type, outcome), never
 //! secrets. `deploy/` (alert rules, dashboard) refers to these names; a test checks that it names
 //! only series defined here.
+//!
+//! [`Metrics::for_locations`] starts every labelled family at zero for each configured location
+//! (so `increase()` sees the first dead letter, the first `uid_mismatch`, ...); [`text`] turns
+//! the OpenMetrics exposition into the Prometheus text format for scrapers that ask for it.
+
+pub mod text;
+mod zero;
 
 use std::sync::Arc;
 
@@ -224,12 +231,20 @@ impl Metrics {
         m
     }
 
-    /// The Prometheus text exposition of every series.
+    /// The OpenMetrics text exposition of every series.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// The exposition of every series in `format`.
+    pub fn encode_as(&self, format: text::Format) -> String {
+        match format {
+            text::Format::OpenMetrics => self.encode(),
+            text::Format::Prometheus => text::to_prometheus_text(&self.encode()),
+        }
     }
 
     /// Counts one webhook request.
