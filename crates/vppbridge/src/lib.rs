@@ -33,6 +33,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod ingest;
+pub mod location;
 pub mod metrics;
 pub mod nats;
 pub mod publish;

@@ -500,7 +500,7 @@ async fn run_sync(env: &DemoEnv) -> anyhow::Result<vppbridge::sync::Summary> {
         view,
         vppbridge::changes::Publisher::new(env.js.clone(), metrics.clone()),
     );
-    let loc = vppbridge::worker::location::Location::open(
+    let loc = vppbridge::location::Location::open(
         &env.config.locations[0],
         &env.config.apple,
         Some(env.config.mdm.id.clone()),

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{Progress, SyncKind, sync};
-use crate::worker::location::Location;
+use crate::location::Location;
 
 /// Arguments of `vppbridge sync`.
 #[derive(Debug, Clone, clap::Args)]

@@ -1,7 +1,6 @@
 //! The reconciling worker: a durable pull consumer on `VPP_NOTIFICATIONS` that keeps the view
 //! exact, plus each location's verifier, guard checks and sync schedule.
 //!
-//! - [`location`]: per-location client, guard (pause/resume, alerts), token reload.
 //! - [`handle`]: one message → a verdict (delta, failures, coalesced verification).
 //! - [`verify`]: the per-location verifier that reads Apple's truth for coalesced assets.
 //! - [`verdict`]: the verdict and the one place it becomes an ack, a nak, a dead letter.
@@ -19,7 +18,6 @@
 //! Must not serve HTTP nor decide what a notification means (that is `reconcile`).
 
 pub mod handle;
-pub mod location;
 pub mod verdict;
 pub mod verify;
 
@@ -35,12 +33,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::changes::{Applier, Publisher};
 use crate::config::Config;
+use crate::location::Location;
 use crate::metrics::{LocTypeOutcome, Metrics};
+use crate::nats::NOTIFICATIONS_STREAM;
 use crate::view::View;
-use location::Location;
 use verify::Verifier;
-
-pub use crate::nats::NOTIFICATIONS_STREAM;
 
 /// What every message handler shares.
 pub struct Shared {
