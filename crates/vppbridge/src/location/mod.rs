@@ -7,7 +7,7 @@
 //! pauses the location on 9621/9625/ownership conflicts and publishes the alert.
 //!
 //! - this file: the state, opening a location, page sizes, the periodic token-file check.
-//! - [`guard`]: pause and resume, alerts, token expiry and owner from Apple's answers.
+//! - `guard.rs`: pause and resume, alerts, token expiry and owner from Apple's answers.
 //!
 //! Used by the worker and the sync; depends on neither.
 

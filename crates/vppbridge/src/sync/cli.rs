@@ -41,7 +41,7 @@ pub async fn run(config: Option<&Path>, args: SyncArgs) -> anyhow::Result<ExitCo
     let view = crate::view::View::open(&js).await?;
     let applier = crate::changes::Applier::new(
         view,
-        crate::changes::Publisher::new(js.clone(), metrics.clone()),
+        crate::changes::ChangePublisher::new(js.clone(), metrics.clone()),
     );
     let mdm_id = Some(crate::nats::state::mdm_id(&js, &config.mdm.id).await?);
     let loc = Location::open(

@@ -31,7 +31,7 @@ use futures::StreamExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::changes::{Applier, Publisher};
+use crate::changes::{Applier, ChangePublisher};
 use crate::config::Config;
 use crate::location::Location;
 use crate::metrics::{LocTypeOutcome, Metrics};
@@ -48,7 +48,7 @@ pub struct Shared {
     /// Verifiers by location id.
     pub verifiers: HashMap<String, Verifier>,
     /// Outgoing events.
-    pub publisher: Publisher,
+    pub publisher: ChangePublisher,
     /// JetStream.
     pub js: jetstream::Context,
     /// Metrics.
@@ -67,7 +67,7 @@ pub async fn open_locations(
     metrics: &Metrics,
 ) -> anyhow::Result<(Applier, HashMap<String, Arc<Location>>)> {
     let view = View::open(js).await?;
-    let applier = Applier::new(view, Publisher::new(js.clone(), metrics.clone()));
+    let applier = Applier::new(view, ChangePublisher::new(js.clone(), metrics.clone()));
     // The id `register` sent as mdmInfo: configured, or generated once and kept in vpp-state.
     let mdm_id = Some(crate::nats::state::mdm_id(js, &config.mdm.id).await?);
     let mut locations = HashMap::new();

@@ -6,8 +6,8 @@
 //! acknowledged only once the verification it triggered is durable in the view.
 //!
 //! - this file: the [`Verifier`] handle and the task that coalesces requests until they are due.
-//! - [`counts`]: verifying asset counts (one listing, or one read per asset).
-//! - [`assignments`]: verifying one asset's assignments (by asset, or by target).
+//! - `counts.rs`: verifying asset counts (one listing, or one read per asset).
+//! - `assignments.rs`: verifying one asset's assignments (by asset, or by target).
 
 mod assignments;
 mod counts;
