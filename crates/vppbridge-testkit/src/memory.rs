@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use vppbridge::publish::{PublishError, Published, Publisher};
+use vppbridge::publish::{NotificationPublishError, NotificationPublisher, Published};
 
 /// One stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,9 +62,9 @@ impl MemoryPublisher {
         subject: String,
         msg_id: String,
         payload: Bytes,
-    ) -> Result<Published, PublishError> {
+    ) -> Result<Published, NotificationPublishError> {
         if self.unavailable.load(Ordering::SeqCst) {
-            return Err(PublishError::Disconnected(
+            return Err(NotificationPublishError::Disconnected(
                 "memory publisher set unavailable".into(),
             ));
         }
@@ -81,13 +81,13 @@ impl MemoryPublisher {
     }
 }
 
-impl Publisher for MemoryPublisher {
+impl NotificationPublisher for MemoryPublisher {
     fn publish(
         &self,
         subject: String,
         msg_id: String,
         payload: Bytes,
-    ) -> BoxFuture<'_, Result<Published, PublishError>> {
+    ) -> BoxFuture<'_, Result<Published, NotificationPublishError>> {
         let result = self.publish_now(subject, msg_id, payload);
         async move { result }.boxed()
     }

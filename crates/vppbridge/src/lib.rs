@@ -6,25 +6,33 @@
 //! A notification walks the modules in this order:
 //!
 //! - [`http`]: the axum receiver (`POST /notifications/{location}`, health, readiness, metrics).
-//!   Authenticates, limits, and hands the body to `ingest`; talks to a publisher trait, not NATS.
+//!   Authenticates, limits, and hands the body to `ingest`; talks to the
+//!   [`publish::NotificationPublisher`] trait, not NATS.
 //! - [`ingest`]: pure: raw bytes → Apple's envelope → a normalised [`events::notification`].
 //! - [`publish`]: JetStream publication with `Nats-Msg-Id` de-duplication; the only place the
 //!   receiver's events meet NATS.
 //! - [`worker`]: the durable pull consumer; turns each message into a verdict (ack, retry,
-//!   dead-letter) in one place.
+//!   dead-letter) in one place, and runs each location's verifier and sync schedule.
 //! - [`reconcile`]: pure decisions: what a notification or a sync changes in the view, which
 //!   Apple reads verify it.
-//! - [`apple`]: the App and Book Management client (retries, rate limit, pagination, ownership
-//!   check) and the wire types it shares with the [`simulator`].
+//! - [`location`]: one location's runtime state, shared by the worker and the sync: its Apple
+//!   client (the `apple-vpp` crate), content token, guard (pause, resume, alerts), page sizes.
 //! - [`view`]: the key-value state (assets, assignments, users, per-location state).
-//! - [`changes`]: change and alert events out (`vpp.changes.>`, `vpp.alerts.>`).
+//! - [`changes`]: the one place a view write meets its change event, and the
+//!   [`changes::ChangePublisher`] of change, alert and dead-letter events (`vpp.changes.>`,
+//!   `vpp.alerts.>`, `vpp.dlq.>`).
 //! - [`sync`]: full and incremental syncs against Apple.
 //!
 //! Beside them: [`config`] (the TOML file), [`token`] (content tokens), [`secret`] (notification
-//! secrets), [`nats`] (connection and stream/bucket set-up), [`natsproc`] (a nats-server child
-//! process for tests and the demo), [`register`] (Client Config registration), [`metrics`],
-//! [`events`] (the public event contract), [`app`] (the `serve` process), [`simulator`] (Apple's service, for tests, demo and
-//! benchmarks), [`demo`] and [`bench`], and [`cli`], which wires them together.
+//! secrets), [`nats`] (connection and stream/bucket set-up), [`register`] (Client Config
+//! registration), [`metrics`], [`events`] (the public event contract), [`app`] (the `serve`
+//! process), and [`cli`], which wires them together. Apple's client and wire types are the
+//! `apple-vpp` and `apple-vpp-types` crates; the simulator, the demo and the benchmarks live in
+//! `vppbridge-sim` and `vppbridge-dev`.
+//!
+//! Dependencies between modules go one way (no cycles): `worker` → `sync` → `location` →
+//! `changes` → `view` → `nats` → `config`; `events` depends on no other module, `reconcile` and
+//! `ingest` only on `events`; `http` never reaches `worker`, `sync` or `view`.
 
 pub mod app;
 pub mod changes;
@@ -33,6 +41,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod ingest;
+pub mod location;
 pub mod metrics;
 pub mod nats;
 pub mod publish;

@@ -162,11 +162,8 @@ pub async fn difference(
     location: &str,
     truth: &Truth,
 ) -> anyhow::Result<Option<String>> {
-    let truth_a: BTreeSet<AssignmentRef> = truth
-        .assignments
-        .iter()
-        .map(vppbridge::worker::verify::normalise)
-        .collect();
+    let truth_a: BTreeSet<AssignmentRef> =
+        truth.assignments.iter().map(AssignmentRef::from).collect();
     let view_a: BTreeSet<AssignmentRef> = view
         .live(Bucket::Assignments, location)
         .await?

@@ -498,9 +498,9 @@ async fn run_sync(env: &DemoEnv) -> anyhow::Result<vppbridge::sync::Summary> {
     let view = vppbridge::view::View::open(&env.js).await?;
     let applier = vppbridge::changes::Applier::new(
         view,
-        vppbridge::changes::Publisher::new(env.js.clone(), metrics.clone()),
+        vppbridge::changes::ChangePublisher::new(env.js.clone(), metrics.clone()),
     );
-    let loc = vppbridge::worker::location::Location::open(
+    let loc = vppbridge::location::Location::open(
         &env.config.locations[0],
         &env.config.apple,
         Some(env.config.mdm.id.clone()),

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{PublishError, Publisher, stable_id};
+use super::{ChangePublishError, ChangePublisher, stable_id};
 use crate::events::changes::{Cause, ChangeData, ChangeKind};
 use crate::view::{Bucket, Current, View, ViewError, Written};
 
@@ -35,7 +35,7 @@ pub enum ApplyError {
     View(#[from] ViewError),
     /// Publishing the change event failed.
     #[error(transparent)]
-    Publish(#[from] PublishError),
+    Publish(#[from] ChangePublishError),
     /// The key kept changing under us.
     #[error("{bucket}/{key} kept changing during {MAX_ROUNDS} compare-and-set rounds")]
     Contended {
@@ -50,7 +50,7 @@ pub enum ApplyError {
 #[derive(Debug, Clone)]
 pub struct Applier {
     view: View,
-    publisher: Publisher,
+    publisher: ChangePublisher,
 }
 
 fn kind_of(bucket: Bucket, present: bool) -> ChangeKind {
@@ -64,7 +64,7 @@ fn kind_of(bucket: Bucket, present: bool) -> ChangeKind {
 
 impl Applier {
     /// An applier over this view and publisher.
-    pub fn new(view: View, publisher: Publisher) -> Self {
+    pub fn new(view: View, publisher: ChangePublisher) -> Self {
         Applier { view, publisher }
     }
 
@@ -74,7 +74,7 @@ impl Applier {
     }
 
     /// The publisher.
-    pub fn publisher(&self) -> &Publisher {
+    pub fn publisher(&self) -> &ChangePublisher {
         &self.publisher
     }
 

@@ -23,21 +23,23 @@ use crate::events::alerts::{self, AlertData};
 use crate::events::changes::{self, ChangeKind};
 use crate::metrics::{Loc, LocKind, Metrics};
 
-/// Publishing to JetStream failed.
+/// Publishing a change, alert or dead-letter event to JetStream failed.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "publishing to {subject} failed: {detail}; is the stream for it created (`vppbridge nats setup`)?"
 )]
-pub struct PublishError {
+pub struct ChangePublishError {
     /// The subject.
     pub subject: String,
     /// What NATS said.
     pub detail: String,
 }
 
-/// Publishes vppbridge's outgoing events and waits for JetStream's acknowledgement.
+/// Publishes vppbridge's outgoing events (changes, alerts, dead letters) and waits for
+/// JetStream's acknowledgement. The receiver's notifications go through
+/// [`crate::publish::NotificationPublisher`] instead.
 #[derive(Debug, Clone)]
-pub struct Publisher {
+pub struct ChangePublisher {
     js: jetstream::Context,
     metrics: Metrics,
 }
@@ -56,10 +58,10 @@ pub fn stable_id(parts: &[&str]) -> String {
         .collect()
 }
 
-impl Publisher {
+impl ChangePublisher {
     /// A publisher on this JetStream context.
     pub fn new(js: jetstream::Context, metrics: Metrics) -> Self {
-        Publisher { js, metrics }
+        ChangePublisher { js, metrics }
     }
 
     /// Publishes `body` with `Nats-Msg-Id: msg_id`; returns whether JetStream stored it (false:
@@ -72,8 +74,8 @@ impl Publisher {
         subject: String,
         msg_id: &str,
         body: &T,
-    ) -> Result<bool, PublishError> {
-        let err = |detail: String| PublishError {
+    ) -> Result<bool, ChangePublishError> {
+        let err = |detail: String| ChangePublishError {
             subject: subject.clone(),
             detail,
         };
@@ -103,7 +105,7 @@ impl Publisher {
         msg_id: &str,
         subject_attr: Option<String>,
         data: T,
-    ) -> Result<(), PublishError> {
+    ) -> Result<(), ChangePublishError> {
         let event = CloudEvent::new(
             msg_id.to_owned(),
             location,
@@ -131,7 +133,7 @@ impl Publisher {
     ///
     /// # Errors
     /// When JetStream does not acknowledge it.
-    pub async fn alert(&self, msg_id: &str, data: AlertData) -> Result<(), PublishError> {
+    pub async fn alert(&self, msg_id: &str, data: AlertData) -> Result<(), ChangePublishError> {
         let location = data.location.clone();
         let kind = data.kind;
         let event = CloudEvent::new(
@@ -166,7 +168,7 @@ impl Publisher {
         &self,
         location: &str,
         letter: &DeadLetter,
-    ) -> Result<(), PublishError> {
+    ) -> Result<(), ChangePublishError> {
         let msg_id = format!("dlq:{}", letter.stream_sequence);
         if self
             .publish_json(format!("vpp.dlq.{location}"), &msg_id, letter)

@@ -93,13 +93,11 @@ pub fn subject(location: &str, _kind: AlertKind) -> String {
 /// The JSON Schema (2020-12) of each alert event, keyed by CloudEvents type (`type`,
 /// `specversion` and `datacontenttype` pinned).
 pub fn schemas() -> Vec<(String, serde_json::Value)> {
-    let schema = schemars::schema_for!(super::CloudEvent<AlertData>).to_value();
     AlertKind::ALL
         .iter()
         .map(|k| {
-            let mut s = schema.clone();
-            super::schemas::pin_event_attributes(&mut s, &k.event_type());
-            (k.event_type(), s)
+            let schema = super::CloudEvent::<AlertData>::json_schema(&k.event_type());
+            (k.event_type(), schema)
         })
         .collect()
 }

@@ -148,27 +148,19 @@ pub fn subject(location: &str, kind: ChangeKind) -> String {
 /// `specversion` and `datacontenttype` pinned).
 pub fn schemas() -> Vec<(String, serde_json::Value)> {
     use super::CloudEvent;
-    let schema = |s: schemars::Schema| s.to_value();
     ChangeKind::ALL
         .iter()
         .map(|k| {
-            let s = match k {
+            let t = k.event_type();
+            let schema = match k {
                 ChangeKind::AssignmentAdded | ChangeKind::AssignmentRemoved => {
-                    schema(schemars::schema_for!(CloudEvent<ChangeData<AssignmentRef>>))
+                    CloudEvent::<ChangeData<AssignmentRef>>::json_schema(t)
                 }
-                ChangeKind::AssignmentFailed => {
-                    schema(schemars::schema_for!(CloudEvent<AssignmentFailedData>))
-                }
-                ChangeKind::AssetCounts => {
-                    schema(schemars::schema_for!(CloudEvent<ChangeData<AssetValue>>))
-                }
-                ChangeKind::UserChanged => {
-                    schema(schemars::schema_for!(CloudEvent<ChangeData<UserValue>>))
-                }
+                ChangeKind::AssignmentFailed => CloudEvent::<AssignmentFailedData>::json_schema(t),
+                ChangeKind::AssetCounts => CloudEvent::<ChangeData<AssetValue>>::json_schema(t),
+                ChangeKind::UserChanged => CloudEvent::<ChangeData<UserValue>>::json_schema(t),
             };
-            let mut s = s;
-            super::schemas::pin_event_attributes(&mut s, k.event_type());
-            (k.event_type().to_owned(), s)
+            (t.to_owned(), schema)
         })
         .collect()
 }

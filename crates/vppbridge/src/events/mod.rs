@@ -15,7 +15,9 @@ pub mod notification;
 pub mod schemas;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// CloudEvents spec version every vppbridge event carries.
 pub const SPEC_VERSION: &str = "1.0";
@@ -65,6 +67,22 @@ impl<T> CloudEvent<T> {
             subject,
             data,
         }
+    }
+}
+
+impl<T: JsonSchema> CloudEvent<T> {
+    /// The JSON Schema (2020-12) of this event with `type` = `event_type`: `type`, `specversion`
+    /// and `datacontenttype` pinned to their constants and `time` marked as a date-time, which
+    /// the generic type cannot express.
+    pub fn json_schema(event_type: &str) -> Value {
+        let mut schema = schemars::schema_for!(CloudEvent<T>).to_value();
+        schema["title"] = Value::from(event_type);
+        let props = &mut schema["properties"];
+        props["type"]["const"] = Value::from(event_type);
+        props["specversion"]["const"] = Value::from(SPEC_VERSION);
+        props["datacontenttype"]["const"] = Value::from("application/json");
+        props["time"]["format"] = Value::from("date-time");
+        schema
     }
 }
 

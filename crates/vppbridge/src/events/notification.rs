@@ -68,6 +68,23 @@ pub struct AssignmentRef {
     pub client_user_id: Option<String>,
 }
 
+/// The view's form of an assignment Apple listed: no user state, and only the serial number
+/// when Apple sends both targets.
+impl From<&apple_vpp::types::Assignment> for AssignmentRef {
+    fn from(a: &apple_vpp::types::Assignment) -> Self {
+        AssignmentRef {
+            adam_id: a.adam_id.0.clone(),
+            pricing_param: a.pricing_param.clone(),
+            serial_number: a.serial_number.clone(),
+            client_user_id: if a.serial_number.is_some() {
+                None
+            } else {
+                a.client_user_id.clone()
+            },
+        }
+    }
+}
+
 /// Apple's error, as carried by a failure notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

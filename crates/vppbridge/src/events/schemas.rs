@@ -4,6 +4,9 @@
 //! [`all`] is the one list of every schema the project publishes; other event families
 //! (changes, alerts) append theirs there. `vppbridge schemas write [DIR]` writes them, and a test
 //! fails when the files in `schemas/` and the types disagree.
+//!
+//! This file depends on the families, never the reverse: each family builds its schemas with
+//! [`CloudEvent::json_schema`].
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -40,7 +43,7 @@ pub fn all() -> Vec<(String, Value)> {
         notification::<PlainData>("unknown"),
         (
             ENVELOPE_FILE.to_owned(),
-            to_value(schemars::schema_for!(NotificationEnvelope)),
+            schemars::schema_for!(NotificationEnvelope).to_value(),
         ),
     ]
     .into_iter()
@@ -56,24 +59,8 @@ pub fn all() -> Vec<(String, Value)> {
 /// The schema of a whole CloudEvent whose `data` is `T`, with its fixed attributes pinned.
 fn notification<T: JsonSchema>(kind: &str) -> (String, Value) {
     let event_type = event_type_for(kind);
-    let mut schema = to_value(schemars::schema_for!(CloudEvent<T>));
-    pin_event_attributes(&mut schema, &event_type);
+    let schema = CloudEvent::<T>::json_schema(&event_type);
     (file_name(&event_type), schema)
-}
-
-/// Pins `type`, `specversion` and `datacontenttype` to their constants and marks `time` as a
-/// date-time, which the generic [`CloudEvent`] cannot express.
-pub fn pin_event_attributes(schema: &mut Value, event_type: &str) {
-    schema["title"] = Value::from(event_type);
-    let props = &mut schema["properties"];
-    props["type"]["const"] = Value::from(event_type);
-    props["specversion"]["const"] = Value::from(super::SPEC_VERSION);
-    props["datacontenttype"]["const"] = Value::from("application/json");
-    props["time"]["format"] = Value::from("date-time");
-}
-
-fn to_value(schema: schemars::Schema) -> Value {
-    schema.to_value()
 }
 
 /// Writes every schema into `dir` as pretty JSON.

@@ -1,8 +1,9 @@
 //! The HTTP receiver: `POST /notifications/{location}` (authenticate, limit, ingest, publish,
 //! answer), `GET /healthz`, `GET /readyz`, `GET /metrics`.
 //!
-//! Talks to a [`Publisher`] and a [`KnownUids`], never to NATS types, so router tests run with
-//! the `vppbridge-testkit` crate's in-memory publisher (`tests/it/receiver/router.rs`). Never logs a secret or a body.
+//! Talks to a [`NotificationPublisher`] and a [`KnownUids`], never to NATS types, so router tests
+//! run with the `vppbridge-testkit` crate's in-memory publisher (`tests/it/receiver/router.rs`).
+//! Never logs a secret or a body.
 
 mod ops;
 mod problem;
@@ -22,7 +23,7 @@ use tokio::sync::Semaphore;
 use crate::config::HttpConfig;
 use crate::metrics::Metrics;
 use crate::nats::state::KnownUids;
-use crate::publish::Publisher;
+use crate::publish::NotificationPublisher;
 use crate::secret::LocationSecrets;
 
 pub use problem::{PROBLEM_JSON, Problem};
@@ -57,7 +58,7 @@ pub struct AppState {
 
 struct Inner {
     locations: HashMap<String, LocationSecrets>,
-    publisher: Arc<dyn Publisher>,
+    publisher: Arc<dyn NotificationPublisher>,
     uids: Arc<dyn KnownUids>,
     metrics: Metrics,
     limits: Limits,
@@ -80,7 +81,7 @@ impl AppState {
     /// The state for a receiver serving `locations` (id → accepted secrets).
     pub fn new(
         locations: HashMap<String, LocationSecrets>,
-        publisher: Arc<dyn Publisher>,
+        publisher: Arc<dyn NotificationPublisher>,
         uids: Arc<dyn KnownUids>,
         metrics: Metrics,
         limits: Limits,

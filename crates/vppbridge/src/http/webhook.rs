@@ -19,7 +19,7 @@ use futures::StreamExt;
 
 use super::{AppState, Problem};
 use crate::ingest::{self, IngestError};
-use crate::publish::PublishError;
+use crate::publish::NotificationPublishError;
 
 /// What became of one notification request: the `outcome` label and log field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,7 +219,7 @@ async fn handle(
     }
 }
 
-fn unavailable(e: &PublishError, retry_after: Duration, seen: &mut Seen) -> Response {
+fn unavailable(e: &NotificationPublishError, retry_after: Duration, seen: &mut Seen) -> Response {
     seen.error = Some(e.to_string());
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,

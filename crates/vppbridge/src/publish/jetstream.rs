@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::{PublishError, Published, Publisher};
+use super::{NotificationPublishError, NotificationPublisher, Published};
 
 /// Publishes to JetStream on an existing client.
 #[derive(Clone, Debug)]
@@ -42,24 +42,24 @@ impl JetStreamPublisher {
         subject: String,
         msg_id: String,
         payload: Bytes,
-    ) -> Result<Published, PublishError> {
+    ) -> Result<Published, NotificationPublishError> {
         let state = self.client.connection_state();
         if state != State::Connected {
-            return Err(PublishError::Disconnected(format!("{state}")));
+            return Err(NotificationPublishError::Disconnected(format!("{state}")));
         }
         let send = async {
             let message = PublishMessage::build().payload(payload).message_id(msg_id);
             self.js.send_publish(subject, message).await?.await
         };
         match tokio::time::timeout(self.timeout, send).await {
-            Err(_) => Err(PublishError::Timeout(self.timeout)),
+            Err(_) => Err(NotificationPublishError::Timeout(self.timeout)),
             Ok(Ok(ack)) => Ok(Published {
                 duplicate: ack.duplicate,
             }),
             Ok(Err(e)) if e.kind() == PublishErrorKind::TimedOut => {
-                Err(PublishError::Timeout(self.timeout))
+                Err(NotificationPublishError::Timeout(self.timeout))
             }
-            Ok(Err(e)) => Err(PublishError::Failed(e.to_string())),
+            Ok(Err(e)) => Err(NotificationPublishError::Failed(e.to_string())),
         }
     }
 
@@ -78,13 +78,13 @@ impl JetStreamPublisher {
     }
 }
 
-impl Publisher for JetStreamPublisher {
+impl NotificationPublisher for JetStreamPublisher {
     fn publish(
         &self,
         subject: String,
         msg_id: String,
         payload: Bytes,
-    ) -> BoxFuture<'_, Result<Published, PublishError>> {
+    ) -> BoxFuture<'_, Result<Published, NotificationPublishError>> {
         self.publish_inner(subject, msg_id, payload).boxed()
     }
 

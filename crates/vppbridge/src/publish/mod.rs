@@ -1,6 +1,9 @@
-//! Publication of the receiver's events: the [`Publisher`] trait the HTTP layer talks to and its
-//! JetStream implementation ([`JetStreamPublisher`]). Router tests use the in-memory one of the
-//! `vppbridge-testkit` crate.
+//! Publication of the receiver's events: the [`NotificationPublisher`] trait the HTTP layer talks
+//! to and its JetStream implementation ([`JetStreamPublisher`]). Router tests use the in-memory
+//! one of the `vppbridge-testkit` crate.
+//!
+//! Not to be confused with [`crate::changes::ChangePublisher`], which publishes the worker's and
+//! the sync's change, alert and dead-letter events.
 //!
 //! A publish succeeds only once the store has acknowledged it; a duplicate acknowledgement
 //! (the `Nats-Msg-Id` was seen inside the stream's duplicate window) is a success too. Must not
@@ -20,9 +23,10 @@ pub struct Published {
     pub duplicate: bool,
 }
 
-/// Why a publish is not known to be stored. Every variant means "tell the sender to retry".
+/// Why a notification's publish is not known to be stored. Every variant means "tell the sender
+/// to retry".
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum PublishError {
+pub enum NotificationPublishError {
     /// No connection to NATS right now.
     #[error("NATS is not connected ({0}); the client keeps reconnecting")]
     Disconnected(String),
@@ -37,8 +41,8 @@ pub enum PublishError {
 }
 
 /// Where the receiver stores notifications. Object safe, so the router holds an
-/// `Arc<dyn Publisher>`.
-pub trait Publisher: Send + Sync + 'static {
+/// `Arc<dyn NotificationPublisher>`.
+pub trait NotificationPublisher: Send + Sync + 'static {
     /// Publishes `payload` on `subject` with `Nats-Msg-Id` = `msg_id` and waits for the store's
     /// acknowledgement.
     fn publish(
@@ -46,7 +50,7 @@ pub trait Publisher: Send + Sync + 'static {
         subject: String,
         msg_id: String,
         payload: Bytes,
-    ) -> BoxFuture<'_, Result<Published, PublishError>>;
+    ) -> BoxFuture<'_, Result<Published, NotificationPublishError>>;
 
     /// Whether publishing can work now (connected, streams present); the reason when not.
     fn ready(&self) -> BoxFuture<'_, Result<(), String>>;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{Progress, SyncKind, sync};
-use crate::worker::location::Location;
+use crate::location::Location;
 
 /// Arguments of `vppbridge sync`.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,7 +41,7 @@ pub async fn run(config: Option<&Path>, args: SyncArgs) -> anyhow::Result<ExitCo
     let view = crate::view::View::open(&js).await?;
     let applier = crate::changes::Applier::new(
         view,
-        crate::changes::Publisher::new(js.clone(), metrics.clone()),
+        crate::changes::ChangePublisher::new(js.clone(), metrics.clone()),
     );
     let mdm_id = Some(crate::nats::state::mdm_id(&js, &config.mdm.id).await?);
     let loc = Location::open(

@@ -29,11 +29,11 @@ use tokio_util::sync::CancellationToken;
 use crate::changes::ApplyError;
 use crate::config::SyncConfig;
 use crate::events::changes::Cause;
+use crate::location::Location;
 use crate::metrics::{Loc, LocKindOutcome};
 use crate::view::ViewError;
 use crate::view::keys::state_key;
 use crate::view::state::SyncState;
-use crate::worker::location::Location;
 use apple_vpp::AppleError;
 use run::Run;
 

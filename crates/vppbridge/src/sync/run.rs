@@ -8,11 +8,10 @@ use futures::StreamExt;
 
 use crate::events::changes::{AssetValue, Cause};
 use crate::events::notification::{AssignmentRef, UserRef};
+use crate::location::Location;
 use crate::reconcile::{diff, user_value};
 use crate::view::keys::{asset_key, assignment_key, user_key};
 use crate::view::{Bucket, Current};
-use crate::worker::location::Location;
-use crate::worker::verify::normalise;
 use apple_vpp::types::{
     AssetsQuery, AssignmentsQuery, Common, GetAssetsResponse, GetAssignmentsResponse,
     GetUsersResponse, PageInfo, UsersQuery,
@@ -286,11 +285,11 @@ impl Run<'_> {
                     version = r.page.version_id.clone();
                 }
                 for a in &r.assignments {
-                    let a = normalise(a);
+                    let a = AssignmentRef::from(a);
                     truth.insert(assignment_key(&location, &a)?, a);
                 }
                 for a in r.removed_assignments.iter().flatten() {
-                    removed.push(assignment_key(&location, &normalise(a))?);
+                    removed.push(assignment_key(&location, &AssignmentRef::from(a))?);
                 }
                 Ok(())
             })
@@ -372,7 +371,7 @@ impl Run<'_> {
                     }
                     let mut page = BTreeMap::new();
                     for a in &r.assignments {
-                        let a = normalise(a);
+                        let a = AssignmentRef::from(a);
                         page.insert(assignment_key(&location, &a)?, a);
                     }
                     // A closed channel means the writer failed; its error ends the join below.

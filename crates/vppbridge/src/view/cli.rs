@@ -219,7 +219,7 @@ pub async fn read_status(
         }
     }
     let (mut pending, mut ack_pending) = (None, None);
-    if let Ok(stream) = js.get_stream(crate::worker::NOTIFICATIONS_STREAM).await
+    if let Ok(stream) = js.get_stream(crate::nats::NOTIFICATIONS_STREAM).await
         && let Ok(info) = stream.consumer_info(&config.worker.durable_name).await
     {
         pending = Some(info.num_pending);

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use async_nats::jetstream::Message;
 
 use super::Shared;
-use super::location::{ErrorAction, Location};
 use super::verdict::Verdict;
 use super::verify::{VerifyOutcome, parts};
 use crate::changes::stable_id;
 use crate::events::CloudEvent;
 use crate::events::changes::{AssignmentFailedData, Cause, ChangeKind};
 use crate::events::notification::{AssignmentRef, Notification};
+use crate::location::{ErrorAction, Location};
 use crate::reconcile::{self, Plan, user_value};
 use crate::view::Bucket;
 use crate::view::keys::{asset_key, assignment_key, user_key};

@@ -1,7 +1,6 @@
 //! The reconciling worker: a durable pull consumer on `VPP_NOTIFICATIONS` that keeps the view
 //! exact, plus each location's verifier, guard checks and sync schedule.
 //!
-//! - [`location`]: per-location client, guard (pause/resume, alerts), token reload.
 //! - [`handle`]: one message → a verdict (delta, failures, coalesced verification).
 //! - [`verify`]: the per-location verifier that reads Apple's truth for coalesced assets.
 //! - [`verdict`]: the verdict and the one place it becomes an ack, a nak, a dead letter.
@@ -19,7 +18,6 @@
 //! Must not serve HTTP nor decide what a notification means (that is `reconcile`).
 
 pub mod handle;
-pub mod location;
 pub mod verdict;
 pub mod verify;
 
@@ -33,14 +31,13 @@ use futures::StreamExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::changes::{Applier, Publisher};
+use crate::changes::{Applier, ChangePublisher};
 use crate::config::Config;
+use crate::location::Location;
 use crate::metrics::{LocTypeOutcome, Metrics};
+use crate::nats::NOTIFICATIONS_STREAM;
 use crate::view::View;
-use location::Location;
 use verify::Verifier;
-
-pub use crate::nats::NOTIFICATIONS_STREAM;
 
 /// What every message handler shares.
 pub struct Shared {
@@ -51,7 +48,7 @@ pub struct Shared {
     /// Verifiers by location id.
     pub verifiers: HashMap<String, Verifier>,
     /// Outgoing events.
-    pub publisher: Publisher,
+    pub publisher: ChangePublisher,
     /// JetStream.
     pub js: jetstream::Context,
     /// Metrics.
@@ -70,7 +67,7 @@ pub async fn open_locations(
     metrics: &Metrics,
 ) -> anyhow::Result<(Applier, HashMap<String, Arc<Location>>)> {
     let view = View::open(js).await?;
-    let applier = Applier::new(view, Publisher::new(js.clone(), metrics.clone()));
+    let applier = Applier::new(view, ChangePublisher::new(js.clone(), metrics.clone()));
     // The id `register` sent as mdmInfo: configured, or generated once and kept in vpp-state.
     let mdm_id = Some(crate::nats::state::mdm_id(js, &config.mdm.id).await?);
     let mut locations = HashMap::new();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, Message};
 
-use crate::changes::{DeadLetter, Publisher};
+use crate::changes::{ChangePublisher, DeadLetter};
 use crate::config::WorkerConfig;
 
 /// What to do with a message.
@@ -71,7 +71,7 @@ pub async fn settle(
     verdict: Verdict,
     location: &str,
     config: &WorkerConfig,
-    publisher: &Publisher,
+    publisher: &ChangePublisher,
     js: &jetstream::Context,
 ) -> Result<&'static str, async_nats::Error> {
     let info = msg.info()?;
@@ -135,7 +135,7 @@ async fn dead_letter(
     reason: &str,
     delivered: i64,
     seq: u64,
-    publisher: &Publisher,
+    publisher: &ChangePublisher,
 ) -> Result<(), async_nats::Error> {
     let event = serde_json::from_slice(&msg.payload).unwrap_or_else(|_| {
         serde_json::Value::String(String::from_utf8_lossy(&msg.payload).into_owned())

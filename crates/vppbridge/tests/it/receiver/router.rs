@@ -307,7 +307,7 @@ struct GatedPublisher {
     inner: MemoryPublisher,
 }
 
-impl vppbridge::publish::Publisher for GatedPublisher {
+impl vppbridge::publish::NotificationPublisher for GatedPublisher {
     fn publish(
         &self,
         subject: String,
@@ -315,7 +315,7 @@ impl vppbridge::publish::Publisher for GatedPublisher {
         payload: bytes::Bytes,
     ) -> futures::future::BoxFuture<
         '_,
-        Result<vppbridge::publish::Published, vppbridge::publish::PublishError>,
+        Result<vppbridge::publish::Published, vppbridge::publish::NotificationPublishError>,
     > {
         Box::pin(async move {
             self.gate.notified().await;

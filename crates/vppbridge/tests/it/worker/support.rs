@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
-use vppbridge::changes::{Applier, Publisher};
+use vppbridge::changes::{Applier, ChangePublisher};
 use vppbridge::config::{Config, LocationConfig};
 use vppbridge::events::notification::{AssignmentRef, Notification, NotificationMeta};
 use vppbridge::metrics::Metrics;
@@ -40,7 +40,7 @@ pub async fn env() -> Env {
 pub async fn applier(js: &jetstream::Context) -> Applier {
     Applier::new(
         View::open(js).await.unwrap(),
-        Publisher::new(js.clone(), Metrics::new()),
+        ChangePublisher::new(js.clone(), Metrics::new()),
     )
 }
 
