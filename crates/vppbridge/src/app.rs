@@ -63,8 +63,11 @@ pub fn receiver_state(
 fn load_secrets(config: &Config) -> anyhow::Result<HashMap<String, LocationSecrets>> {
     let mut locations = HashMap::new();
     for loc in &config.locations {
-        let secrets =
-            LocationSecrets::load(loc).with_context(|| format!("location {:?}", loc.id))?;
+        let secrets = LocationSecrets::load(
+            &loc.notification_secret_file,
+            loc.previous_notification_secret_file.as_deref(),
+        )
+        .with_context(|| format!("location {:?}", loc.id))?;
         locations.insert(loc.id.clone(), secrets);
     }
     Ok(locations)
@@ -174,7 +177,7 @@ pub async fn serve(
 /// When start-up fails (configuration, listener, NATS) or a part fails.
 pub async fn serve_command(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = crate::config::load(config)?;
-    crate::config::files::warn_world_readable(&config);
+    crate::config::permissions::warn_world_readable(&config);
     let listener = TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;

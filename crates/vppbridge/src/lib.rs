@@ -39,6 +39,7 @@ pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod ingest;
 pub mod location;

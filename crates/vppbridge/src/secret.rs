@@ -17,8 +17,6 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::LocationConfig;
-
 /// Why a secret file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -46,10 +44,10 @@ pub enum SecretError {
 ///
 /// # Errors
 /// [`SecretError::Read`] when the file cannot be read, is not a regular file, is larger than
-/// [`crate::config::files::MAX_FILE_BYTES`] or is not UTF-8; [`SecretError::Empty`] when it
+/// [`crate::files::MAX_FILE_BYTES`] or is not UTF-8; [`SecretError::Empty`] when it
 /// holds nothing but white space.
 pub fn read_secret_file(path: &Path) -> Result<SecretString, SecretError> {
-    let text = crate::config::files::read_text(path).map_err(|source| SecretError::Read {
+    let text = crate::files::read_text(path).map_err(|source| SecretError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -102,17 +100,14 @@ impl LocationSecrets {
         }
     }
 
-    /// Reads `notification_secret_file` and, when set, `previous_notification_secret_file`.
+    /// Reads the current secret's file and, when given, the previous one's (a location's
+    /// `notification_secret_file` and `previous_notification_secret_file`).
     ///
     /// # Errors
     /// When either file cannot be read or is empty.
-    pub fn load(location: &LocationConfig) -> Result<Self, SecretError> {
-        let current = read_secret_file(&location.notification_secret_file)?;
-        let previous = location
-            .previous_notification_secret_file
-            .as_deref()
-            .map(read_secret_file)
-            .transpose()?;
+    pub fn load(current: &Path, previous: Option<&Path>) -> Result<Self, SecretError> {
+        let current = read_secret_file(current)?;
+        let previous = previous.map(read_secret_file).transpose()?;
         Ok(LocationSecrets::new(
             current.expose_secret(),
             previous.as_ref().map(|s| s.expose_secret()),

@@ -81,7 +81,7 @@ pub fn load_report(path: Option<&Path>) -> (Option<Config>, Vec<Problem>) {
 }
 
 fn parse_file(p: &Path, problems: &mut Vec<Problem>) -> Option<Config> {
-    let text = match super::files::read_text(p) {
+    let text = match crate::files::read_text(p) {
         Ok(t) => t,
         Err(e) => {
             problems.push(Problem::error(

@@ -11,9 +11,9 @@
 //! - [`validate()`]: every problem at once, as [`Problem`]s; [`check_command`] is
 //!   `vppbridge config check`.
 
-pub mod files;
 mod keys;
 mod load;
+pub mod permissions;
 mod validate;
 
 pub use load::{load, load_checked, load_report};

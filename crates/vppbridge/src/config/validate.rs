@@ -126,7 +126,7 @@ fn check_nats(p: &mut Vec<Problem>, config: &Config) {
                 "nats.url",
                 format!(
                     "{:?} is not a NATS server URL; write it like nats://127.0.0.1:4222 (several: comma-separated), or set VPPBRIDGE_NATS_URL",
-                    super::files::redact_url(part)
+                    crate::files::redact_url(part)
                 ),
             ));
         }
@@ -297,7 +297,7 @@ fn check_locations(p: &mut Vec<Problem>, config: &Config) {
 }
 
 fn check_token(p: &mut Vec<Problem>, key: &str, path: &Path) {
-    let bytes = match super::files::read_bounded(path) {
+    let bytes = match crate::files::read_bounded(path) {
         Ok(b) => b,
         Err(e) => {
             p.push(Problem::error(
@@ -351,7 +351,7 @@ fn check_secret(p: &mut Vec<Problem>, key: &str, path: &Path) {
 }
 
 fn check_readable(p: &mut Vec<Problem>, key: &str, path: &Path) {
-    if let Err(e) = super::files::read_bounded(path) {
+    if let Err(e) = crate::files::read_bounded(path) {
         p.push(Problem::error(
             key,
             format!(

@@ -115,7 +115,7 @@ pub async fn connect(cfg: &NatsConfig) -> anyhow::Result<async_nats::Client> {
             .with_context(|| format!("cannot read the NATS credentials file {}", path.display()))?;
     }
     if let Some(path) = &cfg.token_file {
-        let token = crate::config::files::read_text(path)
+        let token = crate::files::read_text(path)
             .with_context(|| format!("cannot read the NATS token file {}", path.display()))?;
         opts = opts.token(token.trim().to_owned());
     }
@@ -133,13 +133,13 @@ pub async fn connect(cfg: &NatsConfig) -> anyhow::Result<async_nats::Client> {
         .with_context(|| {
             format!(
                 "nats.url {:?} is not a list of NATS URLs",
-                crate::config::files::redact_url(&cfg.url)
+                crate::files::redact_url(&cfg.url)
             )
         })?;
     opts.connect(addrs).await.with_context(|| {
         format!(
             "cannot connect to NATS at {}",
-            crate::config::files::redact_url(&cfg.url)
+            crate::files::redact_url(&cfg.url)
         )
     })
 }
@@ -224,7 +224,7 @@ pub async fn setup_command(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     client.flush().await.ok();
     println!(
         "NATS set up at {}: streams {} and key-value buckets {} (replicas {})",
-        crate::config::files::redact_url(&config.nats.url),
+        crate::files::redact_url(&config.nats.url),
         STREAMS.join(", "),
         BUCKETS.join(", "),
         config.nats.replicas.max(1)

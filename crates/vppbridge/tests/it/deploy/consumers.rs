@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 use tokio::time::Instant;
-use vppbridge::changes::Publisher;
+use vppbridge::changes::ChangePublisher;
 use vppbridge::events::changes::{Cause, ChangeData, ChangeKind};
 use vppbridge::metrics::Metrics;
 
@@ -23,7 +23,7 @@ fn readme_python() -> String {
     blocks.into_iter().next().unwrap_or_default()
 }
 
-async fn publish_added(publisher: &Publisher, serial: &str) {
+async fn publish_added(publisher: &ChangePublisher, serial: &str) {
     let data = ChangeData {
         location: "school".to_owned(),
         key: format!("school.408709785.STDQ.d.{serial}"),
@@ -81,7 +81,7 @@ async fn the_readme_python_consumer_prints_changes_and_survives_an_idle_stream()
         .spawn()
         .expect("start the Python consumer");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let publisher = Publisher::new(js.clone(), Metrics::new());
+    let publisher = ChangePublisher::new(js.clone(), Metrics::new());
     publish_added(&publisher, "C02FIRST").await;
     assert_eq!(
         next_line(&mut lines, 30).await,
