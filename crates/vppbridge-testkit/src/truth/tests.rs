@@ -1,5 +1,6 @@
+use super::compare::MAX_EXAMPLES;
 use super::*;
-use apple_vpp_types::AdamId;
+use apple_vpp_types::{AdamId, Assignment, ResponseAsset, ResponseUser};
 
 fn asset(id: &str, assigned: i64, total: i64) -> ResponseAsset {
     ResponseAsset {
@@ -44,11 +45,7 @@ fn truth() -> SimState {
 #[test]
 fn a_view_holding_exactly_the_truth_matches() {
     let t = truth().snapshot(true);
-    let view = ViewRead {
-        snapshot: t.clone(),
-        unreadable: vec![],
-    };
-    let c = compare(&view, &t);
+    let c = compare(&t, &t);
     assert!(c.matches(), "{c}");
     assert_eq!(c.truth_sizes, (2, 2, 1));
     assert!(c.to_string().starts_with("the view equals"), "{c}");
@@ -86,11 +83,9 @@ fn every_kind_of_difference_is_counted_and_named() {
         .insert((("1".into(), "STDQ".into()), Target::User("u1".into())));
     v.users.insert("u1".into(), "Associated".into());
     v.users.insert("u9".into(), "Registered".into());
-    let view = ViewRead {
-        snapshot: v,
-        unreadable: vec!["vpp-users/x.y".into()],
-    };
-    let c = compare(&view, &t);
+    v.problems
+        .push(Difference::Unreadable("vpp-users/x.y".into()));
+    let c = compare(&v, &t);
     assert_eq!(c.differences, 8, "{c:?}");
     assert_eq!(c.examples.len(), MAX_EXAMPLES);
     let text = c.to_string();
@@ -126,4 +121,39 @@ fn the_simulators_state_json_parses_into_the_truth() {
             .contains(&(("1".into(), "STDQ".into()), Target::Device("S".into())))
     );
     assert_eq!(snap.users["u"], "Registered");
+}
+
+#[test]
+fn an_assignment_apple_lists_without_a_target_is_a_difference() {
+    let mut t = truth();
+    let mut untargeted = device("2", "");
+    untargeted.serial_number = None;
+    t.assignments.push(untargeted);
+    let apple = t.snapshot(true);
+    let view = truth().snapshot(true);
+    assert_eq!(apple.assignments, view.assignments);
+    let c = compare(&view, &apple);
+    assert_eq!(c.differences, 1, "{c:?}");
+    assert!(
+        c.to_string()
+            .contains("Apple lists an assignment of 2/STDQ with neither serialNumber nor clientUserId"),
+        "{c}"
+    );
+}
+
+#[test]
+fn a_misfiled_view_value_is_a_difference() {
+    let t = truth().snapshot(true);
+    let mut v = t.clone();
+    v.problems.push(Difference::Misfiled {
+        key: "vpp-assets/school.1.PLUS".into(),
+        expected: "school.1.STDQ".into(),
+    });
+    let c = compare(&v, &t);
+    assert_eq!(c.differences, 1, "{c:?}");
+    assert!(
+        c.to_string()
+            .contains("vpp-assets/school.1.PLUS holds the value that belongs under school.1.STDQ"),
+        "{c}"
+    );
 }
