@@ -135,8 +135,9 @@ fn an_assignment_apple_lists_without_a_target_is_a_difference() {
     let c = compare(&view, &apple);
     assert_eq!(c.differences, 1, "{c:?}");
     assert!(
-        c.to_string()
-            .contains("Apple lists an assignment of 2/STDQ with neither serialNumber nor clientUserId"),
+        c.to_string().contains(
+            "Apple lists an assignment of 2/STDQ with neither serialNumber nor clientUserId"
+        ),
         "{c}"
     );
 }

@@ -105,9 +105,9 @@ pub async fn read_view(js: &jetstream::Context, location: &str) -> Result<Snapsh
                 filed(&mut snap, ASSIGNMENTS_BUCKET, &key, expected);
                 snap.assignments.insert(((adam_id, pricing_param), t));
             }
-            None => snap
-                .problems
-                .push(Difference::Unreadable(format!("{ASSIGNMENTS_BUCKET}/{key}"))),
+            None => snap.problems.push(Difference::Unreadable(format!(
+                "{ASSIGNMENTS_BUCKET}/{key}"
+            ))),
         }
     }
     for (key, value) in live_values(js, USERS_BUCKET, location).await? {
@@ -201,9 +201,19 @@ mod tests {
     #[test]
     fn a_value_under_another_key_than_its_own_is_a_problem() {
         let mut snap = Snapshot::default();
-        filed(&mut snap, USERS_BUCKET, "school.dTE", user_key("school", "u1"));
+        filed(
+            &mut snap,
+            USERS_BUCKET,
+            "school.dTE",
+            user_key("school", "u1"),
+        );
         assert!(snap.problems.is_empty());
-        filed(&mut snap, USERS_BUCKET, "school.dTI", user_key("school", "u1"));
+        filed(
+            &mut snap,
+            USERS_BUCKET,
+            "school.dTI",
+            user_key("school", "u1"),
+        );
         assert_eq!(
             snap.problems,
             vec![Difference::Misfiled {
