@@ -65,7 +65,7 @@ pub struct SyncResults {
     pub exact: bool,
     /// Whether the process exited 0.
     pub exit_ok: bool,
-    /// Both goals: factor ≤ [`GOAL_FACTOR`] and peak < [`GOAL_RSS_MIB`].
+    /// Both goals: factor ≤ `GOAL_FACTOR` and peak < `GOAL_RSS_MIB`.
     pub goal_met: bool,
 }
 

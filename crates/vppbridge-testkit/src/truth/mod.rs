@@ -9,10 +9,10 @@
 //! `status`) and checks their keys against the README's layout, rather than calling the worker's
 //! own key or normalisation functions, so a bug there cannot hide itself. Must not write anything.
 //!
-//! - [`apple`]: Apple's side, [`SimState`] as the simulator reports it, and what the view should
+//! - [`apple`](mod@apple): Apple's side, [`SimState`] as the simulator reports it, and what the view should
 //!   hold of it.
-//! - [`view`]: the view's side, read from the buckets in one pass each.
-//! - [`compare`]: the comparable [`Snapshot`], the [`Difference`]s and the [`Comparison`].
+//! - [`view`](mod@view): the view's side, read from the buckets in one pass each.
+//! - [`compare`](mod@compare): the comparable [`Snapshot`], the [`Difference`]s and the [`Comparison`].
 
 pub mod apple;
 pub mod compare;
