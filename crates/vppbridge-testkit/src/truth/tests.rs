@@ -158,3 +158,63 @@ fn a_misfiled_view_value_is_a_difference() {
         "{c}"
     );
 }
+
+/// The view as a real nats-server holds it: a value under its own key, a value under another
+/// key, a value that is not vppbridge's JSON, a deleted key and another location's key.
+#[tokio::test]
+async fn the_view_is_read_from_real_buckets_with_each_key_checked() {
+    let nats = crate::natsproc::NatsServer::start()
+        .await
+        .expect("a nats-server (set VPPBRIDGE_NATS_SERVER)");
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let mut stores = Vec::new();
+    for bucket in [ASSETS_BUCKET, ASSIGNMENTS_BUCKET, USERS_BUCKET] {
+        let store = js
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: bucket.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("create the bucket");
+        stores.push(store);
+    }
+    let asset = serde_json::json!({"adamId": "1", "pricingParam": "STDQ", "assignedCount": 2,
+        "availableCount": 8, "retiredCount": 0, "totalCount": 10});
+    let put = |i: usize, key: &str, value: &serde_json::Value| {
+        let store = stores[i].clone();
+        let (key, value) = (key.to_owned(), serde_json::to_vec(value).unwrap());
+        async move { store.put(key, value.into()).await.expect("put") }
+    };
+    put(0, "school.1.STDQ", &asset).await;
+    put(0, "other.1.STDQ", &asset).await;
+    put(0, "school.2.STDQ", &asset).await; // the value of school.1.STDQ under another key
+    let device = serde_json::json!({"adamId": "1", "pricingParam": "STDQ", "serialNumber": "A"});
+    put(1, "school.1.STDQ.d.QQ", &device).await;
+    put(1, "school.1.STDQ.d.Qg", &serde_json::json!({"adamId": "1"})).await;
+    put(1, "school.1.STDQ.d.Qw", &device).await;
+    stores[1]
+        .delete("school.1.STDQ.d.Qw")
+        .await
+        .expect("delete");
+    let user = serde_json::json!({"clientUserId": "u1", "status": "Registered"});
+    put(2, "school.dTE", &user).await;
+
+    let view = read_view(&js, "school").await.expect("the view reads");
+    assert_eq!(view.assets.len(), 1, "{view:?}");
+    assert_eq!(
+        view.assignments.iter().collect::<Vec<_>>(),
+        vec![&(("1".into(), "STDQ".into()), Target::Device("A".into()))]
+    );
+    assert_eq!(view.users["u1"], "Registered");
+    assert_eq!(
+        view.problems,
+        vec![
+            Difference::Misfiled {
+                key: "vpp-assets/school.2.STDQ".into(),
+                expected: "school.1.STDQ".into()
+            },
+            Difference::Unreadable("vpp-assignments/school.1.STDQ.d.Qg".into()),
+        ]
+    );
+}
