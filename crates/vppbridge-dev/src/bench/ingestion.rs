@@ -82,7 +82,7 @@ pub struct IngestionResults {
     pub expected: u64,
     /// The receiver process's peak resident memory, in MiB.
     pub receiver_peak_rss_mib: Option<f64>,
-    /// The goal at [`GOAL_CONCURRENCY`]: ratio ≥ [`GOAL_RATIO`] and p99 < [`GOAL_P99_MS`].
+    /// The goal at `GOAL_CONCURRENCY`: ratio ≥ `GOAL_RATIO` and p99 < `GOAL_P99_MS`.
     pub goal_met: Option<bool>,
 }
 

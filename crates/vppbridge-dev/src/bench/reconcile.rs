@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::child::{VppChild, peak_rss_bytes, poll_until};
 use super::setup::{BenchLocation, base_config, free_addr, write_config};
-use super::world::{World, difference, rate_limited};
+use super::world::{World, compare, rate_limited};
 use apple_vpp::AppleClient;
 use apple_vpp::token::ContentToken;
 use apple_vpp::types::{
@@ -209,9 +209,11 @@ pub async fn run() -> anyhow::Result<ReconcileResults> {
             .collect();
         let truth = world.truth().await?;
         if exact_at.is_none() && truth.assignments.len() == ASSETS * DEVICES {
-            match difference(&view, LOCATION, &truth).await? {
-                None => exact_at = Some(world.now_ms()),
-                Some(d) => last_difference = d,
+            let comparison = compare(&js, LOCATION, &truth, config.sync.users_active_only).await?;
+            if comparison.matches() {
+                exact_at = Some(world.now_ms());
+            } else {
+                last_difference = comparison.to_string();
             }
         }
         if delivered.len() >= expected && exact_at.is_some() {
@@ -243,9 +245,14 @@ pub async fn run() -> anyhow::Result<ReconcileResults> {
             r.method == "GET" && (r.path.ends_with("/assets") || r.path.ends_with("/assignments"))
         })
         .count();
-    let exact = difference(&view, LOCATION, &world.truth().await?)
-        .await?
-        .is_none();
+    let exact = compare(
+        &js,
+        LOCATION,
+        &world.truth().await?,
+        config.sync.users_active_only,
+    )
+    .await?
+    .matches();
     let serve_peak_rss_mib = serve
         .pid()
         .and_then(peak_rss_bytes)

@@ -15,8 +15,7 @@ use serde::Serialize;
 
 use super::child::{VppChild, peak_rss_bytes};
 use super::setup::{BenchLocation, base_config, free_addr, write_config};
-use super::world::{World, difference, rate_limited};
-use vppbridge::view::View;
+use super::world::{World, compare, rate_limited};
 use vppbridge_sim::{SeedSpec, SimConfig};
 use vppbridge_testkit::natsproc::NatsServer;
 
@@ -66,7 +65,7 @@ pub struct SyncResults {
     pub exact: bool,
     /// Whether the process exited 0.
     pub exit_ok: bool,
-    /// Both goals: factor ≤ [`GOAL_FACTOR`] and peak < [`GOAL_RSS_MIB`].
+    /// Both goals: factor ≤ `GOAL_FACTOR` and peak < `GOAL_RSS_MIB`.
     pub goal_met: bool,
 }
 
@@ -142,8 +141,9 @@ pub async fn run() -> anyhow::Result<SyncResults> {
     let first = log.iter().map(|r| r.at_ms).fold(f64::INFINITY, f64::min);
     let last = log.iter().map(|r| r.at_ms).fold(0.0, f64::max);
     let floor_seconds = log.len() as f64 / f64::from(RATE);
-    let view = View::open(&js).await?;
-    let exact = difference(&view, LOCATION, &truth).await?.is_none();
+    let exact = compare(&js, LOCATION, &truth, config.sync.users_active_only)
+        .await?
+        .matches();
     let peak_rss_mib = peak as f64 / 1048576.0;
     let factor = if floor_seconds > 0.0 {
         seconds / floor_seconds

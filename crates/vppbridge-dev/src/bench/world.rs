@@ -1,18 +1,16 @@
 //! The simulated Apple side of the reconciliation and sync benchmarks: the simulator in this
 //! process (it stands in for Apple, so its CPU is not vppbridge's), its admin API (the truth,
-//! the request and delivery logs), and the comparison of vppbridge's view with the truth.
+//! the request and delivery logs), and the comparison of vppbridge's view with the truth (the
+//! testkit's [`vppbridge_testkit::truth`], the one the demo and the fault suite use too).
 
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use async_nats::jetstream;
 use serde::Deserialize;
 
-use apple_vpp::types::{Assignment, ResponseAsset};
-use vppbridge::events::changes::AssetValue;
-use vppbridge::events::notification::AssignmentRef;
-use vppbridge::view::{Bucket, View};
 use vppbridge_sim::{SimConfig, SimHandle, Simulator};
+use vppbridge_testkit::truth::{self, Comparison, SimState};
 
 /// The simulator and what the benchmark needs from it.
 pub struct World {
@@ -25,16 +23,6 @@ pub struct World {
     /// Roughly when the simulator started: its logs' `atMs` count from here.
     pub started: Instant,
     http: reqwest::Client,
-}
-
-/// The simulator's state of the location (`GET /_sim/locations/{uId}/state`).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Truth {
-    /// Every asset.
-    pub assets: Vec<ResponseAsset>,
-    /// Every assignment.
-    pub assignments: Vec<Assignment>,
 }
 
 /// One Apple call in the request log.
@@ -102,13 +90,12 @@ impl World {
         r.json().await.with_context(|| format!("GET {url}: body"))
     }
 
-    /// The simulator's truth for the location.
+    /// The simulator's truth for the location (`GET /_sim/locations/{uId}/state`).
     ///
     /// # Errors
     /// When the admin API fails.
-    pub async fn truth(&self) -> anyhow::Result<Truth> {
-        self.admin_get(&format!("locations/{}/state", self.u_id))
-            .await
+    pub async fn truth(&self) -> anyhow::Result<SimState> {
+        Ok(truth::fetch_truth(&self.http, &self.sim.admin_url(), &self.u_id).await?)
     }
 
     /// The request log (every Apple call since the last clear).
@@ -152,48 +139,18 @@ pub fn rate_limited(log: &[Logged]) -> usize {
     log.iter().filter(|r| r.error_number == Some(9646)).count()
 }
 
-/// How vppbridge's view of `location` differs from `truth` (assignments and assets); `None`
-/// when it is exact.
+/// Compares vppbridge's view of `location` with `truth`: assets with their counts,
+/// assignments, and users with their status (`users_active_only` is the configuration's
+/// `sync.users_active_only`).
 ///
 /// # Errors
 /// When the view cannot be read.
-pub async fn difference(
-    view: &View,
+pub async fn compare(
+    js: &jetstream::Context,
     location: &str,
-    truth: &Truth,
-) -> anyhow::Result<Option<String>> {
-    let truth_a: BTreeSet<AssignmentRef> =
-        truth.assignments.iter().map(AssignmentRef::from).collect();
-    let view_a: BTreeSet<AssignmentRef> = view
-        .live(Bucket::Assignments, location)
-        .await?
-        .values()
-        .filter_map(|v| serde_json::from_slice(v).ok())
-        .collect();
-    if view_a != truth_a {
-        return Ok(Some(format!(
-            "assignments: view {} truth {}; missing {}, extra {}",
-            view_a.len(),
-            truth_a.len(),
-            truth_a.difference(&view_a).count(),
-            view_a.difference(&truth_a).count()
-        )));
-    }
-    let mut truth_s: Vec<AssetValue> = truth.assets.iter().map(AssetValue::from).collect();
-    truth_s.sort_by(|x, y| x.adam_id.cmp(&y.adam_id));
-    let mut view_s: Vec<AssetValue> = view
-        .live(Bucket::Assets, location)
-        .await?
-        .values()
-        .filter_map(|v| serde_json::from_slice(v).ok())
-        .collect();
-    view_s.sort_by(|x, y| x.adam_id.cmp(&y.adam_id));
-    if view_s != truth_s {
-        return Ok(Some(format!(
-            "assets: {} in the view, {} at Apple, or their counts differ",
-            view_s.len(),
-            truth_s.len()
-        )));
-    }
-    Ok(None)
+    truth: &SimState,
+    users_active_only: bool,
+) -> anyhow::Result<Comparison> {
+    let view = truth::read_view(js, location).await?;
+    Ok(truth::compare(&view, &truth.snapshot(users_active_only)))
 }

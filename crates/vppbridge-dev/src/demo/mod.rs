@@ -1,7 +1,7 @@
 //! `vppbridge-dev demo`: the whole system on one machine with nothing configured, playing a
 //! scenario a person can follow and checking the result against Apple's truth.
 //!
-//! - [`env`]: NATS (the configured one when it answers, else a nats-server child), the simulator
+//! - [`env`](mod@env): NATS (the configured one when it answers, else a nats-server child), the simulator
 //!   in-process (one location, 25 assets, 1,000 devices, 50 users, Apple's 15 requests/s limit),
 //!   a temporary configuration, and `serve` in-process.
 //! - [`scenario`]: the steps (import, register, associate, buy licenses, retire a user, drop

@@ -1,14 +1,17 @@
 //! The two checks every scenario ends with: the notification stream holds every notification
-//! answered 200 exactly once, and the view equals the simulator's truth.
+//! answered 200 exactly once, and the view equals the simulator's truth (the testkit's
+//! [`vppbridge_testkit::truth`], the comparison the demo and the benchmarks use too).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde_json::Value;
 use tokio::time::Instant;
+use vppbridge::config::Config;
 use vppbridge::nats::NOTIFICATIONS_STREAM;
+use vppbridge_testkit::truth;
 
 use super::{Apple, LOCATION, LoadReport};
 
@@ -80,171 +83,42 @@ pub async fn assert_stored_exactly_once(js: &jetstream::Context, report: &LoadRe
     assert!(foreign.is_empty(), "stored but never posted: {foreign:?}");
 }
 
-/// A location's licensing state in one comparable shape, read either from the view's buckets or
-/// from the simulator's truth.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// (adamId, pricingParam) → (assigned, available, retired, total).
-    pub assets: BTreeMap<(String, String), [i64; 4]>,
-    /// (adamId, pricingParam, `d` serial | `u` clientUserId).
-    pub assignments: BTreeSet<(String, String, String)>,
-    /// clientUserId → status, active users only (retired ones may or may not be kept).
-    pub users: BTreeMap<String, String>,
-}
-
-impl Snapshot {
-    /// What differs from `other`, a few entries of each kind, for failure messages.
-    pub fn diff(&self, other: &Snapshot) -> String {
-        fn side<K: Ord + std::fmt::Debug>(a: &BTreeSet<K>, b: &BTreeSet<K>) -> String {
-            let only_a: Vec<_> = a.difference(b).take(5).collect();
-            let only_b: Vec<_> = b.difference(a).take(5).collect();
-            format!(
-                "{} only in the view {only_a:?}, {} only at Apple {only_b:?}",
-                a.difference(b).count(),
-                b.difference(a).count()
-            )
-        }
-        let entries = |m: &BTreeMap<(String, String), [i64; 4]>| -> BTreeSet<String> {
-            m.iter().map(|(k, v)| format!("{k:?}={v:?}")).collect()
-        };
-        let users = |m: &BTreeMap<String, String>| -> BTreeSet<String> {
-            m.iter().map(|(k, v)| format!("{k}={v}")).collect()
-        };
-        format!(
-            "assets: {}\nassignments: {}\nusers: {}",
-            side(&entries(&self.assets), &entries(&other.assets)),
-            side(&self.assignments, &other.assignments),
-            side(&users(&self.users), &users(&other.users)),
-        )
-    }
-}
-
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn counts(a: &Value) -> [i64; 4] {
-    [
-        "assignedCount",
-        "availableCount",
-        "retiredCount",
-        "totalCount",
-    ]
-    .map(|k| a[k].as_i64().unwrap_or(i64::MIN))
-}
-
-/// The simulator's truth (`/_sim/locations/{uId}/state`) as a [`Snapshot`].
-pub fn truth_snapshot(truth: &Value) -> Snapshot {
-    let list = |k: &str| truth[k].as_array().cloned().unwrap_or_default();
-    let mut snap = Snapshot::default();
-    for a in list("assets") {
-        let key = (s(&a["adamId"]), s(&a["pricingParam"]));
-        snap.assets.insert(key, counts(&a));
-    }
-    for a in list("assignments") {
-        let target = match (a["serialNumber"].as_str(), a["clientUserId"].as_str()) {
-            (Some(serial), _) => format!("d {serial}"),
-            (None, Some(user)) => format!("u {user}"),
-            (None, None) => panic!("an assignment without a target at Apple: {a}"),
-        };
-        snap.assignments
-            .insert((s(&a["adamId"]), s(&a["pricingParam"]), target));
-    }
-    for u in list("users") {
-        let status = s(&u["status"]);
-        if status != "Retired" {
-            snap.users.insert(s(&u["clientUserId"]), status);
-        }
-    }
-    snap
-}
-
-/// Every (key, JSON value) of `bucket` under `<LOCATION>.`.
-///
-/// A NATS error (a cluster electing a new leader after a node came back) is returned, not a
-/// panic: the caller polls until its deadline.
-async fn bucket_entries(
-    js: &jetstream::Context,
-    bucket: &str,
-) -> Result<Vec<(String, Value)>, String> {
-    let kv = js
-        .get_key_value(bucket)
-        .await
-        .map_err(|e| format!("bucket {bucket}: {e}"))?;
-    let keys: Vec<String> = kv
-        .keys()
-        .await
-        .map_err(|e| format!("keys of {bucket}: {e}"))?
-        .try_filter(|k| futures::future::ready(k.starts_with(&format!("{LOCATION}."))))
-        .try_collect()
-        .await
-        .map_err(|e| format!("keys of {bucket}: {e}"))?;
-    let mut out = Vec::with_capacity(keys.len());
-    for key in keys {
-        let got = kv
-            .get(&key)
-            .await
-            .map_err(|e| format!("{bucket}/{key}: {e}"))?;
-        if let Some(bytes) = got {
-            let value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{bucket}/{key} is not JSON: {e}"));
-            out.push((key, value));
-        }
-    }
-    Ok(out)
-}
-
-/// The view's buckets for [`LOCATION`] as a [`Snapshot`]. Assignment keys are
-/// `<location>.<adamId>.<pricingParam>.<d|u>.<base64url id>` (`src/view/keys.rs`).
-pub async fn view_snapshot(js: &jetstream::Context) -> Result<Snapshot, String> {
-    use base64::Engine as _;
-    let mut snap = Snapshot::default();
-    for (_, a) in bucket_entries(js, vppbridge::nats::ASSETS_BUCKET).await? {
-        let key = (s(&a["adamId"]), s(&a["pricingParam"]));
-        snap.assets.insert(key, counts(&a));
-    }
-    for (key, _) in bucket_entries(js, vppbridge::nats::ASSIGNMENTS_BUCKET).await? {
-        let parts: Vec<&str> = key.split('.').collect();
-        let [_, adam, pp, kind, id] = parts[..] else {
-            panic!("assignment key {key:?} is not <location>.<adamId>.<pp>.<d|u>.<id>");
-        };
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(id)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .unwrap_or_else(|| panic!("assignment key {key:?}: the id is not base64url"));
-        snap.assignments
-            .insert((adam.to_owned(), pp.to_owned(), format!("{kind} {id}")));
-    }
-    for (_, u) in bucket_entries(js, vppbridge::nats::USERS_BUCKET).await? {
-        let status = s(&u["status"]);
-        if status != "Retired" {
-            snap.users.insert(s(&u["clientUserId"]), status);
-        }
-    }
-    Ok(snap)
-}
+/// How long one reading of the view may take before it counts as failed and is tried again
+/// (an ordered consumer can wait on a cluster that is electing a new stream leader).
+const READ_LIMIT: Duration = Duration::from_secs(10);
 
 /// Check 2: the view equals the simulator's truth, within `limit` (the worker may still be
-/// verifying when the load ends); on timeout, the difference.
+/// verifying when the load ends); on timeout, the difference. The comparison is the testkit's
+/// [`vppbridge_testkit::truth`] (assets with counts, assignments, users with status, each value
+/// under its documented key), with the configuration's `sync.users_active_only` (the default,
+/// which [`super::bridge_config`] keeps).
 pub async fn assert_view_matches_truth(js: &jetstream::Context, apple: &Apple, limit: Duration) {
+    let users_active_only = Config::default().sync.users_active_only;
+    let http = reqwest::Client::new();
     let deadline = Instant::now() + limit;
     loop {
-        let truth = truth_snapshot(&apple.truth().await);
-        let difference = match view_snapshot(js).await {
-            Ok(view) if view == truth => {
-                assert!(
-                    !truth.assignments.is_empty(),
-                    "a comparison of two empty states proves nothing"
-                );
-                return;
-            }
-            Ok(view) => view.diff(&truth),
-            Err(e) => format!("the view could not be read: {e}"),
-        };
+        let apple_state = truth::fetch_truth(&http, &apple.sim.admin_url(), &apple.location.u_id)
+            .await
+            .expect("the simulator's admin API answers with the location's state");
+        let expected = apple_state.snapshot(users_active_only);
+        // A NATS error (a cluster electing a new leader after a node came back) is polled
+        // through until the deadline, not a panic.
+        let difference =
+            match tokio::time::timeout(READ_LIMIT, truth::read_view(js, LOCATION)).await {
+                Ok(Ok(view)) => {
+                    let comparison = truth::compare(&view, &expected);
+                    if comparison.matches() {
+                        assert!(
+                            comparison.truth_sizes.1 > 0,
+                            "a comparison of two empty states proves nothing"
+                        );
+                        return;
+                    }
+                    comparison.to_string()
+                }
+                Ok(Err(e)) => format!("the view could not be read: {e}"),
+                Err(_) => format!("reading the view took longer than {READ_LIMIT:?}"),
+            };
         assert!(
             Instant::now() < deadline,
             "the view differs from Apple's truth after {limit:?}:\n{difference}"
