@@ -15,7 +15,8 @@ use crate::support::{NatsServer, nats};
 
 /// A receiver process on its own nats-server.
 pub struct Receiver {
-    pub nats: NatsServer,
+    /// Kept so that the server lives as long as the receiver.
+    _nats: NatsServer,
     pub base: String,
     pub http: reqwest::Client,
     pub addr: std::net::SocketAddr,
@@ -51,7 +52,7 @@ impl Receiver {
             .spawn()
             .expect("start vppbridge");
         let r = Receiver {
-            nats,
+            _nats: nats,
             base: format!("http://{}", config.http.listen),
             http: reqwest::Client::new(),
             addr: config.http.listen,
