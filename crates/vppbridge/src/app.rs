@@ -82,7 +82,8 @@ fn state_with(
 ) -> AppState {
     let timeout = Duration::from_secs(config.http.publish_timeout_secs.max(1));
     let publisher = JetStreamPublisher::new(client.clone(), timeout, &nats::STREAMS);
-    let uids = KvUidCache::new(async_nats::jetstream::new(client), UID_CACHE_TTL);
+    let uids = KvUidCache::new(async_nats::jetstream::new(client), UID_CACHE_TTL)
+        .with_read_timeout(timeout);
     AppState::new(
         locations,
         Arc::new(publisher),
@@ -114,10 +115,13 @@ pub async fn serve(
     let mut parts: JoinSet<anyhow::Result<()>> = JoinSet::new();
     if args.no_receiver {
         // A worker-only process still answers probes and scrapes on the same port.
+        let metrics_for_ops = metrics.clone();
         let state = state_with(&config, client.clone(), metrics.clone(), HashMap::new());
         let token = shutdown.clone();
+        let limits = state.limits().server;
         parts.spawn(async move {
-            http::serve_router(listener, http::ops_router(state), async move {
+            let router = http::ops_router(state);
+            http::serve_router(listener, router, limits, metrics_for_ops, async move {
                 token.cancelled().await
             })
             .await

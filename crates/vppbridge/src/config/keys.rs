@@ -14,6 +14,10 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "max_concurrent_requests",
             "publish_timeout_secs",
             "retry_after_secs",
+            "header_read_timeout_secs",
+            "body_timeout_secs",
+            "max_connections",
+            "unauthorized_log_lines_per_sec",
         ],
     ),
     (

@@ -61,6 +61,18 @@ pub struct HttpConfig {
     pub publish_timeout_secs: u64,
     /// Seconds suggested to Apple in `Retry-After` on 503.
     pub retry_after_secs: u64,
+    /// Seconds a client has to send a whole request head; also the longest idle time of a
+    /// kept-alive connection between two requests. Then the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// Seconds an authenticated client has to send the whole body (408 after that). Taken
+    /// before a request permit, so slow bodies never hold one.
+    pub body_timeout_secs: u64,
+    /// Connections open at once; one more is closed as soon as it is accepted. Lowered at
+    /// start to the descriptor limit (`ulimit -n`) less 256.
+    pub max_connections: usize,
+    /// Log lines a second about unauthenticated requests (401); the rest are only counted in
+    /// `vppbridge_notifications_total{outcome="unauthorized"}`.
+    pub unauthorized_log_lines_per_sec: u64,
 }
 
 impl Default for HttpConfig {
@@ -72,6 +84,10 @@ impl Default for HttpConfig {
             max_concurrent_requests: 256,
             publish_timeout_secs: 5,
             retry_after_secs: 5,
+            header_read_timeout_secs: 10,
+            body_timeout_secs: 10,
+            max_connections: 4096,
+            unauthorized_log_lines_per_sec: 5,
         }
     }
 }

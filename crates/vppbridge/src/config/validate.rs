@@ -169,7 +169,7 @@ fn check_nats(p: &mut Vec<Problem>, config: &Config) {
 }
 
 fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
-    let positive: [(&str, u64); 6] = [
+    let positive: [(&str, u64); 9] = [
         ("apple.max_attempts", u64::from(config.apple.max_attempts)),
         (
             "apple.max_requests_per_second",
@@ -184,6 +184,12 @@ fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
             "http.max_concurrent_requests",
             config.http.max_concurrent_requests as u64,
         ),
+        (
+            "http.header_read_timeout_secs",
+            config.http.header_read_timeout_secs,
+        ),
+        ("http.body_timeout_secs", config.http.body_timeout_secs),
+        ("http.max_connections", config.http.max_connections as u64),
         ("worker.batch_size", config.worker.batch_size as u64),
     ];
     for (key, v) in positive {

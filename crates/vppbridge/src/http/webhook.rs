@@ -1,5 +1,12 @@
-//! `POST /notifications/{location}`: the checks in the order they cost (capacity, bearer,
-//! content type, size, body, `uId`), then the publish; 200 only after the acknowledgement.
+//! `POST /notifications/{location}`: the checks in the order they cost (bearer, content type,
+//! size, body within `body_timeout`, capacity, `uId`), then the publish; 200 only after the
+//! acknowledgement.
+//!
+//! A request permit (`max_concurrent_requests`) is taken only once the body is read, so slow or
+//! stalled bodies never hold one: they are bounded by the body deadline and the connection cap.
+//! Unauthenticated requests are answered before their body is read, and logged at most
+//! `unauthorized_log_lines_per_sec` a second; the metric counts each. Metric labels are a
+//! configured location or `unknown`, and a known type, `unknown` or `none`.
 //!
 //! A request without `Content-Type` is read as JSON: Apple does not document the headers it
 //! sends (apple-api.md §13.2), and refusing every notification over a missing header would lose
@@ -38,6 +45,8 @@ pub enum Outcome {
     UnsupportedMediaType,
     /// `uId` differs from the location's: 422.
     UidMismatch,
+    /// The body did not arrive within the body deadline: 408.
+    BodyTimeout,
     /// Too many requests at once: 503.
     Overloaded,
     /// NATS unreachable or no acknowledgement: 503.
@@ -55,6 +64,7 @@ impl Outcome {
             Outcome::TooLarge => "too_large",
             Outcome::UnsupportedMediaType => "unsupported_media_type",
             Outcome::UidMismatch => "uid_mismatch",
+            Outcome::BodyTimeout => "body_timeout",
             Outcome::Overloaded => "overloaded",
             Outcome::Unavailable => "unavailable",
         }
@@ -63,8 +73,8 @@ impl Outcome {
 
 /// What the request log line and the metrics say about a request.
 struct Seen {
-    location: &'static str,
-    known_location: Option<String>,
+    /// Whether the path names a configured location (else its label is `unknown`).
+    configured: bool,
     kind: &'static str,
     notification_id: Option<String>,
     error: Option<String>,
@@ -77,34 +87,75 @@ pub(super) async fn notification(
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    let inner = &state.inner;
+    inner.metrics.http_in_flight.inc();
+    let _in_flight = InFlight(&state);
     let mut seen = Seen {
-        location: "unknown",
-        known_location: None,
+        configured: inner.locations.contains_key(&location),
         kind: "none",
         notification_id: None,
         error: None,
     };
     let (outcome, response) = handle(&state, &location, &headers, body, &mut seen).await;
-    let label = seen.known_location.as_deref().unwrap_or(seen.location);
-    state
-        .inner
+    let label = if seen.configured {
+        location.as_str()
+    } else {
+        "unknown"
+    };
+    inner
         .metrics
         .notification(label, seen.kind, outcome.as_str());
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // A string field: `Debug`-escaped in text logs, JSON-escaped in JSON logs.
     let path_location: String = location.chars().take(64).collect();
+    let location = path_location.as_str();
     let status = response.status().as_u16();
+    let (kind, id, error) = (
+        seen.kind,
+        seen.notification_id.as_deref(),
+        seen.error.as_deref(),
+    );
     match outcome {
         Outcome::Accepted | Outcome::Duplicate => tracing::info!(
-            location = %path_location, r#type = seen.kind, notification_id = seen.notification_id.as_deref(),
-            outcome = outcome.as_str(), status, latency_ms, "notification"
+            location,
+            r#type = kind,
+            notification_id = id,
+            outcome = outcome.as_str(),
+            status,
+            latency_ms,
+            "notification"
         ),
         Outcome::Unavailable => tracing::error!(
-            location = %path_location, r#type = seen.kind, notification_id = seen.notification_id.as_deref(),
-            outcome = outcome.as_str(), status, latency_ms, error = seen.error.as_deref(), "notification"
+            location,
+            r#type = kind,
+            notification_id = id,
+            outcome = outcome.as_str(),
+            status,
+            latency_ms,
+            error,
+            "notification"
         ),
+        Outcome::Unauthorized => {
+            if let Some(suppressed) = inner.unauthorized_log.allow() {
+                tracing::warn!(
+                    location,
+                    outcome = outcome.as_str(),
+                    status,
+                    latency_ms,
+                    suppressed,
+                    "notification"
+                );
+            }
+        }
         _ => tracing::warn!(
-            location = %path_location, r#type = seen.kind, notification_id = seen.notification_id.as_deref(),
-            outcome = outcome.as_str(), status, latency_ms, error = seen.error.as_deref(), "notification"
+            location,
+            r#type = kind,
+            notification_id = id,
+            outcome = outcome.as_str(),
+            status,
+            latency_ms,
+            error,
+            "notification"
         ),
     }
     response
@@ -119,24 +170,11 @@ async fn handle(
 ) -> (Outcome, Response) {
     let inner = &state.inner;
     let retry_after = inner.limits.retry_after;
-    let Ok(_permit) = inner.permits.clone().try_acquire_owned() else {
-        let p = Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "Too many requests",
-        )
-        .detail("the receiver is handling its maximum of concurrent notifications; retry later")
-        .retry_after(retry_after);
-        return (Outcome::Overloaded, p.into_response());
-    };
-    inner.metrics.http_in_flight.inc();
-    let _in_flight = InFlight(state);
 
     if !authorised(state, location, headers) {
         let p = Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized");
         return (Outcome::Unauthorized, p.into_response());
     }
-    seen.known_location = Some(location.to_owned());
 
     if let Some(ct) = headers.get(header::CONTENT_TYPE)
         && !is_json(ct.to_str().unwrap_or(""))
@@ -151,19 +189,45 @@ async fn handle(
     }
 
     let max = inner.limits.max_body_bytes;
-    let bytes = match read_limited(headers, body, max).await {
-        Ok(b) => b,
-        Err(ReadError::TooLarge) => {
+    let deadline = inner.limits.body_timeout;
+    let read = tokio::time::timeout(deadline, read_limited(headers, body, max)).await;
+    let bytes = match read {
+        Ok(Ok(b)) => b,
+        Err(_) => {
+            let p = Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "Body not received in time",
+            )
+            .detail(format!(
+                "the whole body must arrive within {} s (http.body_timeout_secs)",
+                deadline.as_secs()
+            ));
+            return (Outcome::BodyTimeout, p.into_response());
+        }
+        Ok(Err(ReadError::TooLarge)) => {
             let p = Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large")
                 .detail(format!("the body is larger than {max} bytes"));
             return (Outcome::TooLarge, p.into_response());
         }
-        Err(ReadError::Broken(e)) => {
+        Ok(Err(ReadError::Broken(e))) => {
             seen.error = Some(e.clone());
             return invalid(IngestError::body(format!(
                 "the body could not be read: {e}"
             )));
         }
+    };
+
+    // Taken only now, so that slow bodies never hold one.
+    let Ok(_permit) = inner.permits.clone().try_acquire_owned() else {
+        let p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Too many requests",
+        )
+        .detail("the receiver is handling its maximum of concurrent notifications; retry later")
+        .retry_after(retry_after);
+        return (Outcome::Overloaded, p.into_response());
     };
 
     let envelope = match ingest::parse_envelope(&bytes) {

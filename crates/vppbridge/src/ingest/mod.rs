@@ -12,6 +12,9 @@
 //!   `adamId` beyond u64) are refused naming the field; numbers elsewhere are kept as serde_json
 //!   reads them (integers beyond 64 bits become floats in `data.raw`).
 //! - `adamId` is accepted as a string or a non-negative integer and always published as a string.
+//! - Whatever the worker makes a view key of must be a valid key part (see [`normalise`]), and
+//!   `countDelta` must lie within ±[`MAX_COUNT_DELTA`]: refused with the field named, never
+//!   answered 200 and then dead-lettered.
 //! - Optional lists Apple sometimes leaves out (`assignments`, `users`) default to empty; the
 //!   fields that identify what happened (`eventId`, `type`, `result`, `adamId`, `countDelta`) are
 //!   required.
@@ -30,7 +33,7 @@ use crate::events::notification::Notification;
 use apple_vpp::types::NotificationEnvelope;
 
 pub use check::MAX_DEPTH;
-pub use normalise::normalise;
+pub use normalise::{MAX_COUNT_DELTA, normalise};
 
 /// Longest `notificationId` accepted (Apple's are UUID-like, 36 characters).
 pub const MAX_NOTIFICATION_ID_LEN: usize = 256;

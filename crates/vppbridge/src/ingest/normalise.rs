@@ -2,6 +2,11 @@
 //! `action` and `result`, `adamId` always a string, assignments as [`AssignmentRef`], users as
 //! [`UserRef`], `error` as `{errorNumber, errorMessage}`, and `raw` = Apple's `notification`
 //! object unchanged. Unknown types become [`Notification::Unknown`] with the object kept whole.
+//!
+//! Every value the worker makes a view key of is checked here with the worker's own key
+//! functions ([`crate::view::keys`]), so that a notification answered 200 can always be applied:
+//! `adamId` and `pricingParam` must be plain tokens, serial numbers and user ids non-empty.
+//! `countDelta` must lie within ±[`MAX_COUNT_DELTA`].
 
 use serde_json::Value;
 
@@ -12,9 +17,14 @@ use crate::events::notification::{
     NotificationMeta, Outcome, PlainData, SubscriptionAssignment, SubscriptionCountData,
     SubscriptionManagementData, UserAssociatedData, UserManagementData, UserRef,
 };
+use crate::view::keys::{KeyError, asset_key, assignment_key, user_key};
 use apple_vpp::types::{NotificationEnvelope, notification_type as nt};
 
 const ROOT: &str = "notification";
+
+/// The largest `countDelta` accepted either way: no purchase or refund moves a billion licences,
+/// and the worker adds the delta to stored counts.
+pub const MAX_COUNT_DELTA: i64 = 1_000_000_000;
 
 /// Normalises an envelope received for `location`.
 ///
@@ -29,6 +39,7 @@ pub fn normalise(location: &str, env: NotificationEnvelope) -> Result<Notificati
     };
     let raw = env.notification;
     let o = Obj::new(&raw, ROOT)?;
+    let loc = location;
     Ok(match meta.notification_type.as_str() {
         nt::ASSET_MANAGEMENT => {
             let (action, result, event_id, error) = management(
@@ -38,7 +49,7 @@ pub fn normalise(location: &str, env: NotificationEnvelope) -> Result<Notificati
             let assignments = o
                 .array("assignments")?
                 .into_iter()
-                .map(|(path, v)| assignment(&Obj::new(v, path)?))
+                .map(|(path, v)| assignment(loc, &Obj::new(v, path)?))
                 .collect::<Result<_, _>>()?;
             Notification::AssetManagement(AssetManagementData {
                 meta,
@@ -50,17 +61,22 @@ pub fn normalise(location: &str, env: NotificationEnvelope) -> Result<Notificati
                 raw,
             })
         }
-        nt::ASSET_COUNT => Notification::AssetCount(AssetCountData {
-            adam_id: o.adam_id("adamId")?,
-            pricing_param: pricing_param(&o)?,
-            count_delta: o.i64("countDelta")?,
-            meta,
-            raw,
-        }),
+        nt::ASSET_COUNT => {
+            let adam_id = o.adam_id("adamId")?;
+            let pricing_param = pricing_param(&o)?;
+            keyed(&o, asset_key(loc, &adam_id, &pricing_param))?;
+            Notification::AssetCount(AssetCountData {
+                adam_id,
+                pricing_param,
+                count_delta: count_delta(&o)?,
+                meta,
+                raw,
+            })
+        }
         nt::USER_MANAGEMENT => {
             let (action, result, event_id, error) =
                 management(&o, &[Action::Create, Action::Update, Action::Retire])?;
-            let users = users(&o, "users")?;
+            let users = users(loc, &o, "users")?;
             Notification::UserManagement(UserManagementData {
                 meta,
                 event_id,
@@ -72,7 +88,7 @@ pub fn normalise(location: &str, env: NotificationEnvelope) -> Result<Notificati
             })
         }
         nt::USER_ASSOCIATED => Notification::UserAssociated(UserAssociatedData {
-            users: users(&o, "associatedUsers")?,
+            users: users(loc, &o, "associatedUsers")?,
             meta,
             raw,
         }),
@@ -84,7 +100,7 @@ pub fn normalise(location: &str, env: NotificationEnvelope) -> Result<Notificati
                 .map(|(path, v)| {
                     let a = Obj::new(v, path)?;
                     Ok(SubscriptionAssignment {
-                        adam_id: a.adam_id("adamId")?,
+                        adam_id: product(loc, &a, "adamId")?,
                         client_user_id: a.string("clientUserId")?,
                         renewing: a.opt_bool("renewing")?,
                     })
@@ -112,8 +128,11 @@ pub fn normalise(location: &str, env: NotificationEnvelope) -> Result<Notificati
                 None => return Err(IngestError::field(o.path_of("counts"), "is missing")),
             };
             Notification::SubscriptionCount(SubscriptionCountData {
-                adam_id: o.adam_id("adamId")?,
-                parent_adam_id: o.opt_adam_id("parentAdamId")?,
+                adam_id: product(loc, &o, "adamId")?,
+                parent_adam_id: match o.opt_adam_id("parentAdamId")? {
+                    Some(_) => Some(product(loc, &o, "parentAdamId")?),
+                    None => None,
+                },
                 counts,
                 meta,
                 raw,
@@ -190,8 +209,48 @@ fn pricing_param(o: &Obj<'_>) -> Result<String, IngestError> {
         .unwrap_or_else(apple_vpp::types::default_pricing_param))
 }
 
+/// `countDelta`: an integer within ±[`MAX_COUNT_DELTA`].
+fn count_delta(o: &Obj<'_>) -> Result<i64, IngestError> {
+    let delta = o.i64("countDelta")?;
+    if delta.checked_abs().is_none_or(|d| d > MAX_COUNT_DELTA) {
+        return Err(IngestError::field(
+            o.path_of("countDelta"),
+            format!(
+                "{delta} is not a plausible change of a licence count (at most ±{MAX_COUNT_DELTA})"
+            ),
+        ));
+    }
+    Ok(delta)
+}
+
+/// A product id (`adamId`, `parentAdamId`) that can be a view key part.
+fn product(location: &str, o: &Obj<'_>, name: &str) -> Result<String, IngestError> {
+    let id = o.adam_id(name)?;
+    asset_key(location, &id, &apple_vpp::types::default_pricing_param())
+        .map_err(|e| IngestError::field(o.path_of(name), e.to_string()))?;
+    Ok(id)
+}
+
+/// Turns the worker's key error into one naming the field of `o` it came from.
+fn keyed(o: &Obj<'_>, key: Result<String, KeyError>) -> Result<(), IngestError> {
+    key.map(drop).map_err(|e| {
+        let field = match e.what {
+            "adamId" => o.path_of("adamId"),
+            "pricingParam" => o.path_of("pricingParam"),
+            "clientUserId" => o.path_of("clientUserId"),
+            "location" => return IngestError::body(e.to_string()),
+            _ => o.path_of("serialNumber"),
+        };
+        let detail = match e.what {
+            "adamId" | "pricingParam" | "location" => e.to_string(),
+            _ => "must not be empty".to_owned(),
+        };
+        IngestError::field(field, detail)
+    })
+}
+
 /// One asset assignment: exactly one of `serialNumber` and `clientUserId`.
-fn assignment(a: &Obj<'_>) -> Result<AssignmentRef, IngestError> {
+fn assignment(location: &str, a: &Obj<'_>) -> Result<AssignmentRef, IngestError> {
     let serial_number = a.opt_string("serialNumber")?;
     let client_user_id = a.opt_string("clientUserId")?;
     if serial_number.is_some() == client_user_id.is_some() {
@@ -200,19 +259,22 @@ fn assignment(a: &Obj<'_>) -> Result<AssignmentRef, IngestError> {
             "exactly one of `serialNumber` and `clientUserId` must be set",
         ));
     }
-    Ok(AssignmentRef {
+    let r = AssignmentRef {
         adam_id: a.adam_id("adamId")?,
         pricing_param: pricing_param(a)?,
         serial_number,
         client_user_id,
-    })
+    };
+    keyed(a, assignment_key(location, &r))?;
+    Ok(r)
 }
 
-fn users(o: &Obj<'_>, name: &str) -> Result<Vec<UserRef>, IngestError> {
+fn users(location: &str, o: &Obj<'_>, name: &str) -> Result<Vec<UserRef>, IngestError> {
     o.array(name)?
         .into_iter()
         .map(|(path, v)| {
             let u = Obj::new(v, path)?;
+            keyed(&u, user_key(location, &u.string("clientUserId")?))?;
             Ok(UserRef {
                 client_user_id: u.string("clientUserId")?,
                 email: u.opt_string("email")?,

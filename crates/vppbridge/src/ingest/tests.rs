@@ -292,3 +292,78 @@ fn outgoing_event_has_the_contract_subject_id_and_attributes() {
     assert_eq!(v["data"]["pricingParam"], "STDQ");
     assert_eq!(v["data"]["notificationType"], "ASSET_COUNT");
 }
+
+#[test]
+fn values_the_worker_cannot_key_and_absurd_deltas_are_refused_naming_the_field() {
+    let count = |v: serde_json::Value| envelope("ASSET_COUNT", v);
+    let manage = |a: serde_json::Value| {
+        envelope(
+            "ASSET_MANAGEMENT",
+            json!({"assignments": [a], "eventId": "e", "result": "SUCCESS", "type": "ASSOCIATE"}),
+        )
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "adamId with a dot",
+            count(json!({"adamId": "1.2", "countDelta": 1})),
+            "notification.adamId",
+        ),
+        (
+            "adamId wildcard",
+            count(json!({"adamId": ">", "countDelta": 1})),
+            "notification.adamId",
+        ),
+        (
+            "pricingParam with a space",
+            count(json!({"adamId": "1", "pricingParam": "ST DQ", "countDelta": 1})),
+            "notification.pricingParam",
+        ),
+        (
+            "pricingParam empty",
+            count(json!({"adamId": "1", "pricingParam": "", "countDelta": 1})),
+            "notification.pricingParam",
+        ),
+        (
+            "delta beyond the bound",
+            count(json!({"adamId": "1", "countDelta": MAX_COUNT_DELTA + 1})),
+            "notification.countDelta",
+        ),
+        (
+            "delta i64::MIN",
+            count(json!({"adamId": "1", "countDelta": i64::MIN})),
+            "notification.countDelta",
+        ),
+        (
+            "assignment adamId",
+            manage(json!({"adamId": "a*b", "serialNumber": "S"})),
+            "notification.assignments[0].adamId",
+        ),
+        (
+            "assignment empty serial",
+            manage(json!({"adamId": "1", "serialNumber": ""})),
+            "notification.assignments[0].serialNumber",
+        ),
+        (
+            "user empty id",
+            envelope(
+                "USER_MANAGEMENT",
+                json!({"users": [{"clientUserId": ""}], "eventId": "e", "result": "SUCCESS", "type": "CREATE"}),
+            ),
+            "notification.users[0].clientUserId",
+        ),
+        (
+            "subscription adamId",
+            envelope("SUBSCRIPTION_COUNT", json!({"adamId": "x.y", "counts": {}})),
+            "notification.adamId",
+        ),
+    ];
+    for (what, body, field) in cases {
+        let e = err(&body);
+        assert_eq!(e.field.as_deref(), Some(field), "{what}: {e}");
+    }
+    let edge = count(json!({"adamId": "1", "countDelta": -MAX_COUNT_DELTA}));
+    assert!(
+        parse_notification("school", &edge).is_ok(),
+        "the bound itself is accepted"
+    );
+}

@@ -85,12 +85,18 @@ pub struct Metrics {
     registry: Arc<Registry>,
     /// `vppbridge_notifications_total{location,type,outcome}`: webhook requests by outcome
     /// (`accepted`, `duplicate`, `unauthorized`, `invalid`, `too_large`, `unsupported_media_type`,
-    /// `uid_mismatch`, `overloaded`, `unavailable`).
+    /// `uid_mismatch`, `body_timeout`, `overloaded`, `unavailable`). `location` is a configured
+    /// location or `unknown`, `type` a known type, `unknown` or `none`: never text from a request.
     pub notifications: Family<LocTypeOutcome, Counter>,
     /// `vppbridge_publish_duration_seconds`: publish until JetStream's acknowledgement.
     pub publish_duration: Histogram,
     /// `vppbridge_http_in_flight_requests`: notification requests being handled.
     pub http_in_flight: Gauge,
+    /// `vppbridge_http_connections_open`: HTTP connections open now.
+    pub http_connections_open: Gauge,
+    /// `vppbridge_http_connections_refused_total`: connections closed at once because
+    /// `http.max_connections` were open.
+    pub http_connections_refused: Counter,
     /// `vppbridge_apple_requests_total{location,endpoint,outcome}`: every attempt sent to Apple.
     pub apple_requests: Family<LocEndpointOutcome, Counter>,
     /// `vppbridge_apple_retries_total{location,endpoint}`: attempts that were retries.
@@ -140,6 +146,8 @@ impl Metrics {
             notifications: Family::default(),
             publish_duration: Histogram::new(exponential_buckets(0.0002, 2.0, 16)),
             http_in_flight: Gauge::default(),
+            http_connections_open: Gauge::default(),
+            http_connections_refused: Counter::default(),
             apple_requests: Family::default(),
             apple_retries: Family::default(),
             reconciliations: Family::default(),
@@ -169,6 +177,16 @@ impl Metrics {
             "http_in_flight_requests",
             "Notification requests in flight",
             m.http_in_flight.clone(),
+        );
+        r.register(
+            "http_connections_open",
+            "HTTP connections open",
+            m.http_connections_open.clone(),
+        );
+        r.register(
+            "http_connections_refused",
+            "HTTP connections closed at once because http.max_connections were open",
+            m.http_connections_refused.clone(),
         );
         r.register(
             "apple_requests",

@@ -4,6 +4,7 @@
 //! `[mdm] id` is not configured).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -126,11 +127,42 @@ pub trait KnownUids: Send + Sync + 'static {
 /// `register` or the worker is seen within `ttl`. When NATS cannot be read, the last value
 /// read is kept (and `None` if there never was one: the receiver then accepts, and the publish
 /// itself will report NATS unavailable).
+///
+/// Never a global lock on the request path: the map sits behind a `std` mutex held only to copy
+/// an entry, never across an await. Reads are single-flight per location: while one request
+/// reads, the others use the value known (if there is one) or wait for that one read, which is
+/// bounded by the read timeout and skipped at once while NATS is disconnected. A failed read is
+/// not retried for [`RETRY_AFTER_FAILURE`], so with NATS down every request gets its answer
+/// without waiting here.
 #[derive(Debug)]
 pub struct KvUidCache {
     js: jetstream::Context,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, Option<String>)>>,
+    read_timeout: Duration,
+    entries: std::sync::Mutex<HashMap<String, Entry>>,
+    flights: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+/// How long after a failed read the cache answers from what it knew without reading again.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    value: Option<String>,
+    /// When the last read succeeded.
+    read_at: Option<Instant>,
+    /// When the last read failed.
+    failed_at: Option<Instant>,
+}
+
+impl Entry {
+    /// Whether the value may be used without reading.
+    fn settled(&self, ttl: Duration) -> bool {
+        self.read_at.is_some_and(|t| t.elapsed() < ttl)
+            || self
+                .failed_at
+                .is_some_and(|t| t.elapsed() < RETRY_AFTER_FAILURE)
+    }
 }
 
 impl KvUidCache {
@@ -139,35 +171,94 @@ impl KvUidCache {
         KvUidCache {
             js,
             ttl,
-            cache: Mutex::new(HashMap::new()),
+            read_timeout: READ_TIMEOUT,
+            entries: std::sync::Mutex::new(HashMap::new()),
+            flights: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
+    /// The same with reads bounded by `read_timeout` (at most [`READ_TIMEOUT`]).
+    pub fn with_read_timeout(mut self, read_timeout: Duration) -> Self {
+        self.read_timeout = read_timeout.min(READ_TIMEOUT);
+        self
+    }
+
+    fn entry(&self, location: &str) -> Option<Entry> {
+        // Held only to clone one entry; a poisoned map is still a valid map.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(location)
+            .cloned()
+    }
+
+    fn update(&self, location: &str, change: impl FnOnce(&mut Entry)) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        change(entries.entry(location.to_owned()).or_default());
+    }
+
+    fn flight(&self, location: &str) -> Arc<Mutex<()>> {
+        self.flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(location.to_owned())
+            .or_default()
+            .clone()
+    }
+
     async fn lookup(&self, location: &str) -> Option<String> {
-        // Held across the read so that a burst of requests after expiry makes one read.
-        let mut cache = self.cache.lock().await;
-        if let Some((at, value)) = cache.get(location)
-            && at.elapsed() < self.ttl
+        let known = self.entry(location);
+        if let Some(e) = &known
+            && e.settled(self.ttl)
         {
-            return value.clone();
+            return e.value.clone();
         }
-        let read = tokio::time::timeout(READ_TIMEOUT, read_uid(&self.js, location)).await;
-        match read {
-            Ok(Ok(value)) => {
-                cache.insert(location.to_owned(), (Instant::now(), value.clone()));
-                value
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(location, error = %e, "cannot read the location's uId; using the last one known");
-                cache.get(location).and_then(|(_, v)| v.clone())
+        let flight = self.flight(location);
+        let _reading = match flight.try_lock() {
+            Ok(guard) => guard,
+            // Another request is reading: use what is known, or wait for that read.
+            Err(_) if known.as_ref().is_some_and(|e| e.read_at.is_some()) => {
+                return known.and_then(|e| e.value);
             }
             Err(_) => {
-                tracing::warn!(
-                    location,
-                    "reading the location's uId timed out; using the last one known"
-                );
-                cache.get(location).and_then(|(_, v)| v.clone())
+                let guard = flight.lock().await;
+                if let Some(e) = self.entry(location)
+                    && e.settled(self.ttl)
+                {
+                    return e.value;
+                }
+                guard
             }
+        };
+        match self.read(location).await {
+            Ok(value) => {
+                self.update(location, |e| {
+                    e.value = value.clone();
+                    e.read_at = Some(Instant::now());
+                    e.failed_at = None;
+                });
+                value
+            }
+            Err(reason) => {
+                tracing::warn!(location, error = %reason, "cannot read the location's uId; using the last one known");
+                self.update(location, |e| e.failed_at = Some(Instant::now()));
+                known.and_then(|e| e.value)
+            }
+        }
+    }
+
+    async fn read(&self, location: &str) -> Result<Option<String>, String> {
+        let state = self.js.client().connection_state();
+        if state != async_nats::connection::State::Connected {
+            return Err(format!("NATS is not connected ({state})"));
+        }
+        match tokio::time::timeout(self.read_timeout, read_uid(&self.js, location)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.read_timeout)),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The receiver end to end: a real nats-server per test, `vppbridge::app::serve` on port 0, HTTP
 //! posts, and assertions on the stream's messages.
 
+mod child;
 mod examples;
+mod hardening;
 mod register;
 mod router;
 mod setup;

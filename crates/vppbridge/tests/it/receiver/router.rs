@@ -37,6 +37,7 @@ fn app(max_concurrent: usize) -> (Router, MemoryPublisher, Metrics) {
             max_body_bytes: 1024,
             max_concurrent_requests: max_concurrent,
             retry_after: Duration::from_secs(7),
+            ..Limits::default()
         },
     );
     (router(state), publisher, metrics)
@@ -347,6 +348,7 @@ async fn shutdown_finishes_in_flight_requests_before_the_server_stops() {
             max_body_bytes: 4096,
             max_concurrent_requests: 8,
             retry_after: Duration::from_secs(1),
+            ..Limits::default()
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
