@@ -31,13 +31,7 @@ use crate::error::AppleError;
 use crate::types::Common;
 
 pub use page::{Page, Parts};
-pub use stream::{Event, Pages};
-
-/// Page requests in flight at once at most (Apple's documented limit).
-pub const MAX_IN_FLIGHT: usize = 5;
-
-/// Restarts of a traversal whose `versionId` changed before going on regardless.
-pub const MAX_RESTARTS: u32 = 3;
+pub use stream::{Event, MAX_IN_FLIGHT, MAX_RESTARTS, Pages};
 
 /// Every page of a paginated read, with the `versionId` of the first page.
 #[derive(Debug, Clone, Default)]

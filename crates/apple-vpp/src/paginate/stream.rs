@@ -15,8 +15,13 @@ use futures::Stream;
 use futures::stream::{FuturesOrdered, StreamExt};
 
 use super::page::Page;
-use super::{MAX_IN_FLIGHT, MAX_RESTARTS};
 use crate::error::AppleError;
+
+/// Page requests in flight at once at most (Apple's documented limit).
+pub const MAX_IN_FLIGHT: usize = 5;
+
+/// Restarts of a traversal whose `versionId` changed before going on regardless.
+pub const MAX_RESTARTS: u32 = 3;
 
 /// What [`Pages`] yields: each page read, in order, or the news that the traversal started over.
 /// Every event stands for one request sent.
@@ -39,7 +44,7 @@ pub enum Event<P> {
 }
 
 /// Every page of a paginated endpoint, read through `fetch(page_index)` (`None` for the first
-/// page) with the `versionId` restart rule (see [`super`]).
+/// page) with the `versionId` restart rule (see [`crate::paginate`]).
 ///
 /// The stream ends after the last page (the first without `nextPageIndex`) or after the first
 /// error, which it yields: the first error of a page read, or [`AppleError::Unexpected`] when
