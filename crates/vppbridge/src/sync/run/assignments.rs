@@ -51,29 +51,33 @@ impl Run<'_> {
             return self.assignments_full(fetch).await;
         }
         let pages = self
-            .traverse("assignments", fetch, |event: Event<GetAssignmentsResponse>| {
-                let r = match event {
-                    Event::Page(r) => r,
-                    // What was listed belongs to a version that is gone.
-                    Event::Restart { .. } => {
-                        truth.clear();
-                        removed.clear();
-                        version = None;
-                        return Ok(());
+            .traverse(
+                "assignments",
+                fetch,
+                |event: Event<GetAssignmentsResponse>| {
+                    let r = match event {
+                        Event::Page(r) => r,
+                        // What was listed belongs to a version that is gone.
+                        Event::Restart { .. } => {
+                            truth.clear();
+                            removed.clear();
+                            version = None;
+                            return Ok(());
+                        }
+                    };
+                    if version.is_none() {
+                        version = r.page.version_id.clone();
                     }
-                };
-                if version.is_none() {
-                    version = r.page.version_id.clone();
-                }
-                for a in &r.assignments {
-                    let a = normalise(a);
-                    truth.insert(assignment_key(&location, &a)?, a);
-                }
-                for a in r.removed_assignments.iter().flatten() {
-                    removed.push(assignment_key(&location, &normalise(a))?);
-                }
-                Ok(())
-            })
+                    for a in &r.assignments {
+                        let a = normalise(a);
+                        truth.insert(assignment_key(&location, &a)?, a);
+                    }
+                    for a in r.removed_assignments.iter().flatten() {
+                        removed.push(assignment_key(&location, &normalise(a))?);
+                    }
+                    Ok(())
+                },
+            )
             .await?;
         self.loc.note_pages(truth.len(), pages);
         let mut writes: Vec<(String, Option<AssignmentRef>)> =
@@ -173,28 +177,32 @@ impl Run<'_> {
         };
         let reader = async {
             let pages = self
-                .traverse("assignments", fetch, |event: Event<GetAssignmentsResponse>| {
-                    let r = match event {
-                        Event::Page(r) => r,
-                        Event::Restart { .. } => {
-                            version = None;
-                            // A closed channel means the writer failed; its error ends the join.
-                            let _ = pages_tx.send(Listed::Restart);
-                            return Ok(());
+                .traverse(
+                    "assignments",
+                    fetch,
+                    |event: Event<GetAssignmentsResponse>| {
+                        let r = match event {
+                            Event::Page(r) => r,
+                            Event::Restart { .. } => {
+                                version = None;
+                                // A closed channel means the writer failed; its error ends the join.
+                                let _ = pages_tx.send(Listed::Restart);
+                                return Ok(());
+                            }
+                        };
+                        if version.is_none() {
+                            version = r.page.version_id.clone();
                         }
-                    };
-                    if version.is_none() {
-                        version = r.page.version_id.clone();
-                    }
-                    let mut page = BTreeMap::new();
-                    for a in &r.assignments {
-                        let a = normalise(a);
-                        page.insert(assignment_key(&location, &a)?, a);
-                    }
-                    // A closed channel means the writer failed; its error ends the join below.
-                    let _ = pages_tx.send(Listed::Page(page));
-                    Ok(())
-                })
+                        let mut page = BTreeMap::new();
+                        for a in &r.assignments {
+                            let a = normalise(a);
+                            page.insert(assignment_key(&location, &a)?, a);
+                        }
+                        // A closed channel means the writer failed; its error ends the join below.
+                        let _ = pages_tx.send(Listed::Page(page));
+                        Ok(())
+                    },
+                )
                 .await;
             // The last page is sent: closing the channel lets the writer remove what is gone.
             drop(pages_tx);
