@@ -16,7 +16,9 @@
 //! - [`retry`]: backoff and `Retry-After` arithmetic (pure).
 //! - [`ratelimit`]: the per-location request spacer.
 //! - [`paginate`]: the one pagination engine: every page of `assets`, `assignments`, `users`,
-//!   with the `versionId` restart rule.
+//!   with the `versionId` restart rule, as a stream of pages ([`paginate::Pages`], for callers
+//!   that act on each page as it arrives) or collected ([`Paged`]). It takes a page fetcher and
+//!   knows nothing of the client, which depends on it.
 //! - [`limits`]: Service Config's limits with Apple's defaults.
 //!
 //! Must not know about NATS, configuration files, or what the caller does with the answers.
@@ -34,8 +36,9 @@ pub mod token;
 
 pub use apple_vpp_types as types;
 
-pub use client::{AppleClient, Paged};
+pub use client::AppleClient;
 pub use error::AppleError;
 pub use limits::Limits;
 pub use observe::Observer;
+pub use paginate::Paged;
 pub use settings::ClientSettings;

@@ -18,32 +18,19 @@ use send::Call;
 
 use super::error::AppleError;
 use super::limits::Limits;
-use super::paginate;
 use super::ratelimit::RateLimiter;
 use super::retry::RetryPolicy;
 use super::types::*;
 use crate::observe::Observer;
+use crate::paginate;
 use crate::settings::ClientSettings;
 use crate::token::ContentToken;
 
+/// The collected answer of the `all_*` reads (defined by the pagination engine).
+pub use crate::paginate::Paged;
+
 /// How often Service Config's limits are read again at most (Apple: every 5 minutes).
 pub const LIMITS_REFRESH: Duration = Duration::from_secs(5 * 60);
-
-/// Every page of a paginated read, with the `versionId` of the first page.
-#[derive(Debug, Clone, Default)]
-pub struct Paged<T> {
-    /// All records, in page order.
-    pub items: Vec<T>,
-    /// Records reported removed (the simulator's `removedAssignments` on a `sinceVersionId`
-    /// read of assignments; empty otherwise).
-    pub removed: Vec<T>,
-    /// The first page's `versionId` (for a later `sinceVersionId`).
-    pub version_id: Option<String>,
-    /// Pages read (restarts included).
-    pub pages: u32,
-    /// The last page's common fields (`uId`, `mdmInfo`, `tokenExpirationDate`).
-    pub common: Common,
-}
 
 /// A client for one location: clones (and clients made by [`AppleClient::with_token`]) share
 /// the rate limiter, the limits and the request counter. Build one per location and clone it.
@@ -271,7 +258,7 @@ impl AppleClient {
         self.get("users", Some(q)).await
     }
 
-    /// Every page of `GET assets` (see [`super::paginate`] for the rules).
+    /// Every page of `GET assets` (see [`crate::paginate`] for the rules).
     ///
     /// # Errors
     /// See [`AppleError`].

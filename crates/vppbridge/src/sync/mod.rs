@@ -9,15 +9,24 @@
 //! - Incremental: assets in full (Apple has no `sinceVersionId` for them), assignments and users
 //!   with `sinceVersionId`; removed assignments come in the simulator's `removedAssignments`.
 //!   Apple's 9721 (unknown version) falls back to a full sync.
+//! - Every traversal goes through `apple-vpp`'s pagination engine: when the `versionId` changes
+//!   between pages, it starts again from the first page, and what the abandoned traversal listed
+//!   counts for nothing (a full sync removes at the end what only it listed).
 //!
 //! Every request goes through the location's client, which keeps to the location's rate limit.
 //! Must not consume notifications (that is the worker).
+//!
+//! - this file: [`sync`], [`schedule`], [`SyncKind`], [`Summary`].
+//! - `run`: one run's traversals, page by page, and their writes to the view.
+//! - `error`: [`SyncError`]. `progress`: [`Progress`]. `cli`: `vppbridge sync`.
 
 mod cli;
+mod error;
 mod progress;
 mod run;
 
 pub use cli::{SyncArgs, run};
+pub use error::SyncError;
 pub use progress::Progress;
 
 use std::sync::Arc;
@@ -26,15 +35,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::changes::ApplyError;
 use crate::config::SyncConfig;
 use crate::events::changes::Cause;
 use crate::location::Location;
 use crate::metrics::{Loc, LocKindOutcome};
-use crate::view::ViewError;
 use crate::view::keys::state_key;
 use crate::view::state::SyncState;
-use apple_vpp::AppleError;
 use run::Run;
 
 /// Full or incremental.
@@ -86,39 +92,6 @@ impl std::fmt::Display for Summary {
             self.duration.as_secs_f64()
         )
     }
-}
-
-/// Why a sync stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    /// Apple refused or failed (the location may now be paused).
-    #[error("location {location}: {source}")]
-    Apple {
-        /// The location.
-        location: String,
-        /// Apple's error.
-        #[source]
-        source: Box<AppleError>,
-    },
-    /// The location is paused.
-    #[error(
-        "location {location} is paused ({reason}); replace its token file or run `vppbridge resume --location {location}`"
-    )]
-    Paused {
-        /// The location.
-        location: String,
-        /// Why.
-        reason: &'static str,
-    },
-    /// Writing the view failed.
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-    /// Reading the view failed.
-    #[error(transparent)]
-    View(#[from] ViewError),
-    /// A key could not be built.
-    #[error(transparent)]
-    Key(#[from] crate::view::keys::KeyError),
 }
 
 fn is_unknown_version(e: &SyncError) -> bool {

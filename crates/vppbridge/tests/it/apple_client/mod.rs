@@ -1,6 +1,6 @@
 //! The Apple client against a local fake Apple (axum on port 0) that records every request.
 
-mod fake;
+pub(crate) mod fake;
 mod logs;
 
 use std::time::Duration;

@@ -5,4 +5,5 @@ mod consumer;
 mod harness;
 mod sim;
 mod support;
+mod sync_restart;
 mod view;
