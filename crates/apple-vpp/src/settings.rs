@@ -21,7 +21,13 @@ pub struct ClientSettings {
     pub retry_max_delay: Duration,
     /// Requests per second per location until Service Config says otherwise.
     pub max_requests_per_second: u32,
+    /// Largest response body read; a larger one is an error, not a memory spike. Apple's
+    /// largest pages (1,000 assignments) are a few hundred kilobytes.
+    pub max_response_bytes: usize,
 }
+
+/// The default of [`ClientSettings::max_response_bytes`]: 32 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
 impl Default for ClientSettings {
     /// Apple's production URL and documented rate (15 requests per second per location).
@@ -33,6 +39,7 @@ impl Default for ClientSettings {
             retry_base_delay: Duration::from_millis(500),
             retry_max_delay: Duration::from_secs(120),
             max_requests_per_second: 15,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }

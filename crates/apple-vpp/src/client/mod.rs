@@ -47,6 +47,7 @@ struct Inner {
     token: ContentToken,
     mdm_id: Option<String>,
     policy: RetryPolicy,
+    max_response_bytes: usize,
     shared: Arc<Shared>,
     token_expiration: Mutex<Option<DateTime<Utc>>>,
 }
@@ -109,6 +110,7 @@ impl AppleClient {
                 token,
                 mdm_id: mdm_id.filter(|id| !id.is_empty()),
                 policy: RetryPolicy::from_settings(settings),
+                max_response_bytes: settings.max_response_bytes,
                 shared: Arc::new(Shared {
                     limiter: RateLimiter::new(limits.max_requests_per_second()),
                     limits: Mutex::new((limits, None)),
@@ -140,6 +142,7 @@ impl AppleClient {
                 token,
                 mdm_id: self.inner.mdm_id.clone(),
                 policy: self.inner.policy,
+                max_response_bytes: self.inner.max_response_bytes,
                 shared: self.inner.shared.clone(),
                 token_expiration: Mutex::new(None),
             }),

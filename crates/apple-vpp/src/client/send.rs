@@ -194,7 +194,7 @@ impl AppleClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let bytes = read_capped(response, self.inner.max_response_bytes).await?;
         let secrets = [self.inner.token.bearer(), call.secret.unwrap_or_default()];
         let value = classify(status, retry_after, &bytes, &secrets)?;
         let common = Common::deserialize(&value).unwrap_or_default();
@@ -232,6 +232,31 @@ impl AppleClient {
             o.attempt(&self.location, endpoint, outcome, retry);
         }
     }
+}
+
+/// Reads a response body of at most `cap` bytes: a larger one (by its `Content-Length` or as it
+/// streams in) is an error, so a misbehaving server cannot fill the memory.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, AppleError> {
+    let status = response.status().as_u16();
+    let too_large = |size: String| AppleError::Unexpected {
+        status,
+        body_excerpt: format!(
+            "the response body is {size} bytes, more than the {cap} this client reads (max_response_bytes)"
+        ),
+    };
+    if let Some(len) = response.content_length() {
+        if len > cap as u64 {
+            return Err(too_large(len.to_string()));
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large(format!("over {}", body.len() + chunk.len())));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Timeouts and connection failures are transient: the same call may succeed later.

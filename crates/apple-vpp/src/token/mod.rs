@@ -108,8 +108,8 @@ impl ContentToken {
             exp_date: format_apple_date(expires_at),
             org_name: org,
         };
-        // Serialising a struct of strings to JSON cannot fail.
-        let json = serde_json::to_vec(&wire).unwrap_or_default();
+        // A struct of three strings always serialises: there is no error to surface.
+        let json = serde_json::to_vec(&wire).expect("a struct of strings serialises");
         STANDARD.encode(json)
     }
 

@@ -119,7 +119,7 @@ pub fn notification_body(serial_base: usize) -> Bytes {
 pub fn outgoing_for(body: &[u8]) -> anyhow::Result<Outgoing> {
     let n = ingest::parse_notification(LOCATION, body)
         .map_err(|e| anyhow::anyhow!("the benchmark's notification is refused: {e}"))?;
-    Ok(ingest::outgoing(&n, chrono::Utc::now()))
+    Ok(ingest::outgoing(&n, chrono::Utc::now())?)
 }
 
 /// Runs the ingestion benchmark.

@@ -170,6 +170,7 @@ impl AppleConfig {
             retry_base_delay: std::time::Duration::from_millis(self.retry_base_delay_ms),
             retry_max_delay: std::time::Duration::from_secs(self.retry_max_delay_secs),
             max_requests_per_second: self.max_requests_per_second,
+            max_response_bytes: apple_vpp::settings::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }

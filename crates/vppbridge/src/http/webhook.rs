@@ -259,7 +259,13 @@ async fn handle(
     };
     seen.kind = notification.kind();
 
-    let out = ingest::outgoing(&notification, chrono::Utc::now());
+    let out = match ingest::outgoing(&notification, chrono::Utc::now()) {
+        Ok(out) => out,
+        Err(e) => {
+            let e = NotificationPublishError::Failed(format!("cannot serialise the event: {e}"));
+            return (Outcome::Unavailable, unavailable(&e, retry_after, seen));
+        }
+    };
     let publish_started = Instant::now();
     let result = inner
         .publisher

@@ -171,14 +171,17 @@ pub fn to_event(n: &Notification, time: DateTime<Utc>) -> CloudEvent<serde_json:
 }
 
 /// The subject, id and bytes to publish for a notification received at `time`.
-pub fn outgoing(n: &Notification, time: DateTime<Utc>) -> Outgoing {
+///
+/// # Errors
+/// When the event cannot be serialised (not expected: it holds strings and JSON values); the
+/// caller refuses the notification so that Apple sends it again, rather than storing empty bytes.
+pub fn outgoing(n: &Notification, time: DateTime<Utc>) -> Result<Outgoing, serde_json::Error> {
     let meta = n.meta();
     let event = to_event(n, time);
-    // A CloudEvent of strings and JSON values always serialises.
-    let payload = serde_json::to_vec(&event).unwrap_or_default();
-    Outgoing {
+    let payload = serde_json::to_vec(&event)?;
+    Ok(Outgoing {
         subject: subject_for(&meta.location, n.kind()),
         msg_id: msg_id_for(&meta.location, &meta.notification_id),
         payload: Bytes::from(payload),
-    }
+    })
 }

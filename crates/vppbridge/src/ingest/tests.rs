@@ -278,7 +278,7 @@ fn outgoing_event_has_the_contract_subject_id_and_attributes() {
     )
     .unwrap();
     let t = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
-    let out = outgoing(&n, t);
+    let out = outgoing(&n, t).unwrap();
     assert_eq!(out.subject, "vpp.notifications.school.asset_count");
     assert_eq!(out.msg_id, "school:01654971-0d81-467a-9e62-bf8e15e8dabd");
     let v: serde_json::Value = serde_json::from_slice(&out.payload).unwrap();
