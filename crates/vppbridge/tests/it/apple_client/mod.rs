@@ -1,5 +1,6 @@
 //! The Apple client against a local fake Apple (axum on port 0) that records every request.
 
+mod body;
 pub(crate) mod fake;
 mod logs;
 
@@ -479,33 +480,4 @@ async fn a_replaced_token_keeps_the_rate_limiter_and_sends_the_new_bearer() {
             .count(),
         10
     );
-}
-
-#[tokio::test]
-async fn a_body_larger_than_the_cap_is_an_error_and_not_retried() {
-    // A valid Event Status answer padded past the cap: the client must stop reading, not
-    // decode it.
-    let padding = "x".repeat(64 * 1024);
-    let fake = Fake::start(move |_, _| {
-        Answer::ok(json!({"eventStatus": "COMPLETE", "eventType": "ASSOCIATE",
-            "numRequested": 1, "numCompleted": 1, "uId": "1", "padding": padding}))
-    })
-    .await;
-    let mut cfg = config(fake.base_url());
-    cfg.max_response_bytes = 16 * 1024;
-    let c = AppleClient::new(&cfg, token(), None).unwrap();
-    let err = c.event_status("e1").await.unwrap_err();
-    assert!(
-        matches!(err, AppleError::Unexpected { .. }),
-        "not a plain error: {err:?}"
-    );
-    assert!(err.to_string().contains("max_response_bytes"), "{err}");
-    assert_eq!(
-        fake.requests().len(),
-        1,
-        "an oversized answer is not retried"
-    );
-    // The same answer under the default cap is read.
-    let c = AppleClient::new(&config(fake.base_url()), token(), None).unwrap();
-    c.event_status("e2").await.unwrap();
 }
