@@ -165,3 +165,21 @@ fn config_check_exits_1_and_lists_every_error() {
     }
     drop(dir);
 }
+
+#[test]
+fn the_production_binary_has_no_simulator_demo_or_bench() {
+    let o = vppbridge(&["--help"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let help = text(&o);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(commands.contains(&"serve"), "{help}");
+    for dev_only in ["sim", "demo", "bench"] {
+        assert!(!commands.contains(&dev_only), "{dev_only} in:\n{help}");
+    }
+}
