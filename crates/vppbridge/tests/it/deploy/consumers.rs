@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 use tokio::time::Instant;
-use vppbridge::changes::Publisher;
+use vppbridge::changes::ChangePublisher as Publisher;
 use vppbridge::events::changes::{Cause, ChangeData, ChangeKind};
 use vppbridge::metrics::Metrics;
 
