@@ -169,7 +169,7 @@ fn check_nats(p: &mut Vec<Problem>, config: &Config) {
 }
 
 fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
-    let positive: [(&str, u64); 6] = [
+    let positive: [(&str, u64); 8] = [
         ("apple.max_attempts", u64::from(config.apple.max_attempts)),
         (
             "apple.max_requests_per_second",
@@ -185,6 +185,14 @@ fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
             config.http.max_concurrent_requests as u64,
         ),
         ("worker.batch_size", config.worker.batch_size as u64),
+        (
+            "worker.max_processing_secs",
+            config.worker.max_processing_secs,
+        ),
+        (
+            "worker.nats_deadline_secs",
+            config.worker.nats_deadline_secs,
+        ),
     ];
     for (key, v) in positive {
         if v == 0 {
