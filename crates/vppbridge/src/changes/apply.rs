@@ -12,9 +12,9 @@
 //! A crash between the write and the publish: the redelivered notification finds the key already
 //! holding the value, written by *this* cause; the applier then publishes the event described by
 //! the write's meta, with the same id, which `VPP_CHANGES`'s duplicate window drops if the first
-//! publish did get through. (A re-publish later than the duplicate window, 20 minutes, after a
-//! write whose event was already stored would store it twice; redeliveries after a crash come
-//! after the first backoff step, seconds.)
+//! publish did get through. Only within [`REPUBLISH_WINDOW`] of the write (the duplicate window,
+//! 20 minutes, less a margin): a notification retried later (Apple failing for long) must not
+//! store its events twice, and a crash is redelivered after the first backoff step, seconds.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +28,12 @@ use super::{ChangePublishError, ChangePublisher, stable_id};
 use crate::events::changes::{Cause, ChangeData, ChangeKind};
 use crate::view::{Bucket, Current, View, ViewError, WriteMeta, Written};
 
+/// How long after a write its event may be published again: `VPP_CHANGES`'s duplicate window
+/// less a minute of margin, so a re-publish is always recognised as a duplicate when the first
+/// publish got through. Later, the event is taken as published (a crash between the write and
+/// the publish is redelivered after the first backoff step, seconds, not twenty minutes).
+pub(super) const REPUBLISH_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(crate::nats::MIN_DUPLICATE_WINDOW.as_secs() - 60);
 /// Concurrent key updates per batch.
 const CONCURRENCY: usize = 64;
 /// Compare-and-set rounds before giving up on a key (contention that long is a bug).
@@ -159,7 +165,9 @@ impl Applier {
             if same {
                 // Written by this very cause: its event may not have been published (a crash
                 // between the write and the publish). Publish it again, same id.
-                if current.meta.cause.as_deref() == Some(label.as_str()) {
+                if current.meta.cause.as_deref() == Some(label.as_str())
+                    && current.meta.written_within(REPUBLISH_WINDOW)
+                {
                     self.republish::<T>(location, bucket, key, &current, cause)
                         .await?;
                 }
@@ -170,6 +178,7 @@ impl Applier {
                 prev_revision: current.revision.unwrap_or(0),
                 old: current.value.clone(),
                 applied: current.meta.applied.clone(),
+                written_at: 0, // set by the write
             };
             match self
                 .view

@@ -55,7 +55,9 @@ impl Applier {
                 return Ok(DeltaOutcome::UnknownAsset);
             };
             if current.meta.has_applied(notification_id) {
-                if current.meta.cause.as_deref() == Some(label.as_str()) {
+                if current.meta.cause.as_deref() == Some(label.as_str())
+                    && current.meta.written_within(super::apply::REPUBLISH_WINDOW)
+                {
                     self.republish::<AssetValue>(location, Bucket::Assets, key, &current, cause)
                         .await?;
                 }
@@ -84,6 +86,7 @@ impl Applier {
                 prev_revision: current.revision.unwrap_or(0),
                 old: current.value.clone(),
                 applied: current.meta.applied_with(notification_id),
+                written_at: 0, // set by the write
             };
             match self
                 .view()

@@ -4,6 +4,7 @@
 //! - `Vpp-Cause`: the cause label of the write (`notification:<id>` or `sync:<id>`);
 //! - `Vpp-Prev-Revision`: the revision the write replaced (0: the key did not exist);
 //! - `Vpp-Old`: the value it replaced (Base64 of its JSON; absent when there was none);
+//! - `Vpp-Written-At`: when it was written (Unix seconds);
 //! - `Vpp-Applied`: the notifications whose count deltas this asset value already holds (the
 //!   last [`MAX_APPLIED`], comma separated), carried forward by every later write of the key.
 //!
@@ -23,6 +24,8 @@ pub const CAUSE: &str = "Vpp-Cause";
 pub const PREV_REVISION: &str = "Vpp-Prev-Revision";
 /// Header: the value the write replaced (Base64).
 pub const OLD: &str = "Vpp-Old";
+/// Header: when the write was made (Unix seconds).
+pub const WRITTEN_AT: &str = "Vpp-Written-At";
 /// Header: notification ids whose count deltas the value holds.
 pub const APPLIED: &str = "Vpp-Applied";
 /// How many applied notification ids an asset keeps. A redelivery of a notification whose id
@@ -41,6 +44,8 @@ pub struct WriteMeta {
     pub old: Option<Bytes>,
     /// Notification ids whose count deltas the value holds, oldest first.
     pub applied: Vec<String>,
+    /// When the write was made (Unix seconds; 0: unknown).
+    pub written_at: i64,
 }
 
 impl WriteMeta {
@@ -64,6 +69,7 @@ impl WriteMeta {
                         .collect()
                 })
                 .unwrap_or_default(),
+            written_at: get(WRITTEN_AT).and_then(|s| s.parse().ok()).unwrap_or(0),
         }
     }
 
@@ -79,6 +85,16 @@ impl WriteMeta {
         if !self.applied.is_empty() {
             h.insert(APPLIED, self.applied.join(",").as_str());
         }
+        if self.written_at > 0 {
+            h.insert(WRITTEN_AT, self.written_at.to_string().as_str());
+        }
+    }
+
+    /// Whether the write was made less than `window` ago (so an event published again now
+    /// would still be recognised as a duplicate by a stream with that duplicate window).
+    pub fn written_within(&self, window: std::time::Duration) -> bool {
+        let age = chrono::Utc::now().timestamp() - self.written_at;
+        self.written_at > 0 && age < i64::try_from(window.as_secs()).unwrap_or(i64::MAX)
     }
 
     /// Whether the count delta of notification `id` is already in the value.
@@ -115,11 +131,14 @@ mod tests {
             prev_revision: 42,
             old: Some(Bytes::from_static(b"{\"a\":\"\xc3\xa9\"}")),
             applied: vec!["n-0".into(), "n-1".into()],
+            written_at: chrono::Utc::now().timestamp(),
         };
         let mut h = HeaderMap::new();
         m.to_headers(&mut h);
         assert_eq!(WriteMeta::from_headers(Some(&h)), m);
         assert_eq!(WriteMeta::from_headers(None), WriteMeta::default());
+        assert!(m.written_within(std::time::Duration::from_secs(60)));
+        assert!(!WriteMeta::default().written_within(std::time::Duration::from_secs(60)));
     }
 
     #[test]

@@ -277,6 +277,10 @@ impl View {
             "Nats-Expected-Last-Subject-Sequence",
             current.revision.unwrap_or(0).to_string().as_str(),
         );
+        let meta = WriteMeta {
+            written_at: chrono::Utc::now().timestamp(),
+            ..meta.clone()
+        };
         meta.to_headers(&mut headers);
         let payload = match new {
             Some(v) => v,

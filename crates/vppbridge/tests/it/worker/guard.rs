@@ -77,11 +77,9 @@ async fn a_paused_location_s_stream_stays_flat_over_many_hold_cycles() {
     let most = most.into_inner();
     let cycles = last_sequence(&e.js).await - 3;
     eprintln!("{cycles} hold cycles: at most {most} messages stored for 3 notifications");
-    assert!(
-        most <= 4,
-        "{most} messages (a crash-free move keeps 3, at most one in flight)"
-    );
-    assert_eq!(count(&e.js, "VPP_NOTIFICATIONS").await, 3);
+    // A move is a copy then a delete: while the three are moved at once, up to six are stored
+    // for an instant; never more, however many cycles (a copy per cycle would be 33 by now).
+    assert!(most <= 6, "{most} messages stored for 3 notifications");
     assert_eq!(count(&e.js, "VPP_DLQ").await, 0);
     vppbridge::view::cli::resume_location(&view, "school")
         .await
@@ -96,6 +94,11 @@ async fn a_paused_location_s_stream_stays_flat_over_many_hold_cycles() {
     .await;
     eventually(10, "the consumer is idle", || consumer_idle(&e.js)).await;
     assert_eq!(count(&e.js, "VPP_CHANGES").await, 3);
+    assert_eq!(
+        count(&e.js, "VPP_NOTIFICATIONS").await,
+        3,
+        "one stored per notification"
+    );
     w.stop().await;
 }
 
