@@ -31,8 +31,8 @@
 //! `vppbridge-sim` and `vppbridge-dev`.
 //!
 //! Dependencies between modules go one way (no cycles): `worker` → `sync` → `location` →
-//! `changes` → `view` → `nats` → `config`; `events` depends on no other module, `reconcile` and
-//! `ingest` only on `events`; `http` never reaches `worker`, `sync` or `view`.
+//! `changes` → `view` → `nats` → `config` (`changes` also uses the pure `reconcile` for count
+//! deltas); `events` depends on no other module, `reconcile` and `ingest` only on `events`; `http` never reaches `worker`, `sync` or `view`.
 
 pub mod app;
 pub mod changes;

@@ -4,13 +4,17 @@
 //! Every change event carries a deterministic `Nats-Msg-Id`: a hash of the location, the bucket,
 //! the key, the revision the change replaces and the new value. The same transition computed
 //! twice (a redelivered notification after a crash, two workers verifying the same asset) gets
-//! the same id, and `VPP_CHANGES`'s duplicate window stores it once.
+//! the same id, and `VPP_CHANGES`'s duplicate window stores it once. An event is published only
+//! after its compare-and-set write went through ([`Applier`]); count deltas are applied once per
+//! notification ([`Applier::apply_count_delta`]).
 //!
 //! Must not call Apple nor decide what changes (that is `reconcile`).
 
 mod apply;
+mod counts;
 
 pub use apply::{Applier, ApplyError};
+pub use counts::DeltaOutcome;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream;
@@ -79,8 +83,8 @@ impl ChangePublisher {
             subject: subject.clone(),
             detail,
         };
-        // Serialising vppbridge's own event structs cannot fail.
-        let payload = serde_json::to_vec(body).unwrap_or_default();
+        let payload = serde_json::to_vec(body)
+            .map_err(|e| err(format!("cannot serialise the event: {e}")))?;
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", msg_id);
         headers.insert("Content-Type", "application/cloudevents+json");

@@ -55,6 +55,8 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "coalesce_window_ms",
             "batch_size",
             "hold_delay_ms",
+            "max_processing_secs",
+            "nats_deadline_secs",
             "token_check_interval_ms",
         ],
     ),

@@ -215,6 +215,12 @@ pub struct WorkerConfig {
     pub batch_size: usize,
     /// Milliseconds a message of a paused location waits before it is offered again.
     pub hold_delay_ms: u64,
+    /// Seconds one message may be worked on (its delta and the verification it waits for)
+    /// before the worker stops sending in-progress acks, gives up and naks it for redelivery.
+    pub max_processing_secs: u64,
+    /// Seconds each NATS call of the view may take (for a listing: the longest wait for its
+    /// next key) before it fails.
+    pub nats_deadline_secs: u64,
     /// Milliseconds between checks of each token file (replaced: reload and resume) and of a
     /// paused location's state (`vppbridge resume` from another process).
     pub token_check_interval_ms: u64,
@@ -230,6 +236,8 @@ impl Default for WorkerConfig {
             coalesce_window_ms: 2000,
             batch_size: 256,
             hold_delay_ms: 30_000,
+            max_processing_secs: 600,
+            nats_deadline_secs: 30,
             token_check_interval_ms: 30_000,
         }
     }

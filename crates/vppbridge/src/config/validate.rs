@@ -169,7 +169,7 @@ fn check_nats(p: &mut Vec<Problem>, config: &Config) {
 }
 
 fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
-    let positive: [(&str, u64); 9] = [
+    let positive: &[(&str, u64)] = &[
         ("apple.max_attempts", u64::from(config.apple.max_attempts)),
         (
             "apple.max_requests_per_second",
@@ -191,8 +191,16 @@ fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
         ("http.body_timeout_secs", config.http.body_timeout_secs),
         ("http.max_connections", config.http.max_connections as u64),
         ("worker.batch_size", config.worker.batch_size as u64),
+        (
+            "worker.max_processing_secs",
+            config.worker.max_processing_secs,
+        ),
+        (
+            "worker.nats_deadline_secs",
+            config.worker.nats_deadline_secs,
+        ),
     ];
-    for (key, v) in positive {
+    for &(key, v) in positive {
         if v == 0 {
             p.push(Problem::error(key, "0 cannot work; use at least 1"));
         }

@@ -1,5 +1,5 @@
-//! Alert events: a location needs an operator (token expired, revoked or near expiry, another
-//! MDM took it over). Published on `vpp.alerts.<location>` (stream `VPP_ALERTS`); the kind is in
+//! Alert events: a location needs an operator (token expired, revoked, not accepted or near
+//! expiry, another MDM took it over). Published on `vpp.alerts.<location>` (stream `VPP_ALERTS`); the kind is in
 //! the CloudEvents `type`.
 //!
 //! Pure types, no I/O.
@@ -20,15 +20,18 @@ pub enum AlertKind {
     OwnershipConflict,
     /// The content token expires in 30 days or less. Nothing is paused.
     TokenExpiring,
+    /// Apple does not accept the content token (9601, 9622, 9722). The location is paused.
+    TokenInvalid,
 }
 
 impl AlertKind {
     /// Every kind, in the order of the schema files.
-    pub const ALL: [AlertKind; 4] = [
+    pub const ALL: [AlertKind; 5] = [
         AlertKind::TokenExpired,
         AlertKind::TokenRevoked,
         AlertKind::OwnershipConflict,
         AlertKind::TokenExpiring,
+        AlertKind::TokenInvalid,
     ];
 
     /// The snake case name: metric label, paused reason, part of the event type.
@@ -38,7 +41,13 @@ impl AlertKind {
             AlertKind::TokenRevoked => "token_revoked",
             AlertKind::OwnershipConflict => "ownership_conflict",
             AlertKind::TokenExpiring => "token_expiring",
+            AlertKind::TokenInvalid => "token_invalid",
         }
+    }
+
+    /// The kind named by [`AlertKind::as_str`] (the paused reason kept in `vpp-state`).
+    pub fn from_name(name: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// The CloudEvents `type`: `vppbridge.alert.<kind>.v1`.
@@ -70,7 +79,8 @@ pub struct ForeignMdm {
 pub struct AlertData {
     /// vppbridge's location id.
     pub location: String,
-    /// `token_expired`, `token_revoked`, `ownership_conflict` or `token_expiring`.
+    /// `token_expired`, `token_revoked`, `ownership_conflict`, `token_expiring` or
+    /// `token_invalid`.
     pub kind: AlertKind,
     /// What happened and what the operator should do.
     pub message: String,
@@ -120,7 +130,7 @@ mod tests {
     #[test]
     fn alert_schemas_are_2020_12() {
         let s = schemas();
-        assert_eq!(s.len(), 4);
+        assert_eq!(s.len(), 5);
         assert_eq!(
             s[0].1["$schema"],
             "https://json-schema.org/draft/2020-12/schema"

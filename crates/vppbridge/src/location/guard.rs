@@ -2,7 +2,7 @@
 //! its token and its owner.
 //!
 //! [`Location::classify`] turns an Apple error into an [`ErrorAction`], pausing the location on
-//! 9621/9625/ownership conflicts; [`Location::pause`] and [`Location::resume`] keep the pause in
+//! every token rejection (9601/9622/9722 `token_invalid`, 9621, 9625) and ownership conflicts; [`Location::pause`] and [`Location::resume`] keep the pause in
 //! memory, in `vpp-state` (key `<location>.guard`) and in the `location_paused` metric, and
 //! publish the alert once per pause. [`Location::note_expiry`] and [`Location::note_common`]
 //! record the token's expiry and the owner Apple reports.
@@ -140,6 +140,14 @@ impl Location {
                     .await;
                 ErrorAction::Hold
             }
+            AppleError::TokenInvalid { .. } => {
+                let message = format!(
+                    "{e}; replace {} with the location's current .vpptoken",
+                    self.token_file.display()
+                );
+                self.pause(AlertKind::TokenInvalid, message, None).await;
+                ErrorAction::Hold
+            }
             AppleError::OwnershipConflict { theirs, .. } => {
                 self.pause(AlertKind::OwnershipConflict, e.to_string(), Some(theirs))
                     .await;
@@ -157,6 +165,26 @@ impl Location {
                 }
             }
             _ => ErrorAction::Retry { after: None },
+        }
+    }
+
+    /// Pauses the location (`token_expired`) when its token's `expDate` is past: Apple would
+    /// only answer 9621.
+    pub async fn pause_if_expired(&self) {
+        let expires = *self
+            .token_expires_at
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = expires
+            && at <= Utc::now()
+            && self.paused().is_none()
+        {
+            let message = format!(
+                "the content token of location {} expired at {at} (its expDate); download a new .vpptoken in Apple School Manager or Apple Business and replace {}",
+                self.id,
+                self.token_file.display()
+            );
+            self.pause(AlertKind::TokenExpired, message, None).await;
         }
     }
 

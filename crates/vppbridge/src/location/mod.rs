@@ -4,7 +4,10 @@
 //!
 //! The guard is the only way a location stops calling Apple: every Apple call site asks
 //! [`Location::paused`] first, and every Apple error goes through [`Location::classify`], which
-//! pauses the location on 9621/9625/ownership conflicts and publishes the alert.
+//! pauses the location on every authentication failure (9601/9622/9722, 9621, 9625) and on
+//! ownership conflicts, and publishes the alert. A token whose `expDate` is past pauses the
+//! location before any call (at start and at each check), and a replacement file whose date is
+//! past is refused (the old token kept).
 //!
 //! - this file: the state, opening a location, page sizes, the periodic token-file check.
 //! - `guard.rs`: pause and resume, alerts, token expiry and owner from Apple's answers.
@@ -120,15 +123,18 @@ impl Location {
         if let Some(g) = loc.guard_state().await?
             && g.paused
         {
-            let kind = match g.reason.as_deref() {
-                Some("token_expired") => AlertKind::TokenExpired,
-                Some("token_revoked") => AlertKind::TokenRevoked,
-                _ => AlertKind::OwnershipConflict,
-            };
+            let kind = g
+                .reason
+                .as_deref()
+                .and_then(AlertKind::from_name)
+                .filter(|k| k.pauses())
+                .unwrap_or(AlertKind::OwnershipConflict);
             loc.set_paused(Some(kind));
             tracing::warn!(location = %loc.id, reason = kind.as_str(), "location starts paused (run `vppbridge resume --location {}` or replace the token file)", loc.id);
         }
         loc.note_expiry(expires_at).await;
+        // A token past its date is not worth a call: Apple would answer 9621.
+        loc.pause_if_expired().await;
         Ok(loc)
     }
 
@@ -186,6 +192,15 @@ impl Location {
         };
         if changed {
             match ContentToken::from_file(&self.token_file) {
+                Ok(token) if token.expires_at <= Utc::now() => {
+                    tracing::error!(
+                        location = %self.id,
+                        expired_at = %token.expires_at,
+                        "the new token file {} expired at {} (its expDate); keeping the old token. Download a current .vpptoken in Apple School Manager or Apple Business (Settings → Apps and Books) and replace the file",
+                        self.token_file.display(),
+                        token.expires_at
+                    );
+                }
                 Ok(token) => {
                     let at = token.expires_at;
                     // The same limiter and counters: a replaced token never lets a burst through.
@@ -206,6 +221,7 @@ impl Location {
         {
             self.resume("resumed by an operator").await;
         }
+        self.pause_if_expired().await;
         // Apple's limits and URLs are dynamic: re-read Service Config when the cached limits
         // are older than five minutes (the client keeps them; a no-op otherwise).
         if self.paused().is_none()

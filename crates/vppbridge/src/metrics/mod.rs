@@ -75,7 +75,7 @@ pub struct Loc {
 pub struct LocReason {
     /// Location id.
     pub location: String,
-    /// `token_expired`, `token_revoked`, `ownership_conflict`.
+    /// `token_expired`, `token_revoked`, `token_invalid`, `ownership_conflict`.
     pub reason: String,
 }
 

@@ -169,13 +169,16 @@ pub fn user_value(u: &UserRef, active_only: bool) -> Option<UserRef> {
 }
 
 /// An asset's counts after `countDelta` (Apple's delta is on the total; the licenses added or
-/// removed are unassigned ones, so the available count moves with it).
-pub fn apply_count_delta(v: &AssetValue, delta: i64) -> AssetValue {
-    AssetValue {
-        total_count: v.total_count + delta,
-        available_count: v.available_count + delta,
+/// removed are unassigned ones, so the available count moves with it). `None` when a count
+/// would leave `0..=i64::MAX` (the view and the delta disagree: the verification decides).
+pub fn apply_count_delta(v: &AssetValue, delta: i64) -> Option<AssetValue> {
+    let total_count = v.total_count.checked_add(delta).filter(|c| *c >= 0)?;
+    let available_count = v.available_count.checked_add(delta).filter(|c| *c >= 0)?;
+    Some(AssetValue {
+        total_count,
+        available_count,
         ..v.clone()
-    }
+    })
 }
 
 /// The writes that turn `current` into `truth`: `(key, Some(value))` to set, `(key, None)` to

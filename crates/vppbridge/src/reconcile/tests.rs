@@ -118,11 +118,31 @@ fn count_delta_moves_total_and_available_together() {
         revocable: true,
         supported_platforms: vec![],
     };
-    let w = apply_count_delta(&v, -3);
+    let w = apply_count_delta(&v, -3).unwrap();
     assert_eq!(
         (w.total_count, w.available_count, w.assigned_count),
         (12, 7, 5)
     );
+}
+
+#[test]
+fn a_count_delta_out_of_range_is_refused_not_wrapped() {
+    let v = AssetValue {
+        adam_id: "1".into(),
+        pricing_param: "STDQ".into(),
+        product_type: "App".into(),
+        assigned_count: 5,
+        available_count: 10,
+        retired_count: 0,
+        total_count: 15,
+        device_assignable: true,
+        revocable: true,
+        supported_platforms: vec![],
+    };
+    assert_eq!(apply_count_delta(&v, i64::MAX), None, "overflow");
+    assert_eq!(apply_count_delta(&v, i64::MIN), None, "underflow");
+    assert_eq!(apply_count_delta(&v, -11), None, "available below zero");
+    assert_eq!(apply_count_delta(&v, -10).unwrap().available_count, 0);
 }
 
 #[test]

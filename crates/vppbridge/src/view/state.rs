@@ -38,7 +38,7 @@ pub struct GuardState {
     /// While true, no call is made to Apple for the location and its messages are held.
     #[serde(default)]
     pub paused: bool,
-    /// `token_expired`, `token_revoked` or `ownership_conflict`.
+    /// `token_expired`, `token_revoked`, `token_invalid` or `ownership_conflict`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The full explanation, with what to do.

@@ -4,8 +4,10 @@
 //! Acknowledgement policy: a message is acknowledged only once its delta AND the verification it
 //! triggered are durable in the view (the handler waits for the verifier's answer, sending
 //! in-progress acks meanwhile). A crash at any point leaves the message unacknowledged, so it is
-//! redelivered and redone; redoing is free because applying is idempotent and change events have
-//! deterministic ids. Nothing about pending verifications needs to be stored elsewhere.
+//! redelivered and redone; redoing is free because applying is idempotent (a count delta is
+//! recorded as applied with the counts it changed, so it is added once per notification) and
+//! change events have deterministic ids. Nothing about pending verifications needs to be stored
+//! elsewhere.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,12 +17,20 @@ use async_nats::jetstream::Message;
 use super::Shared;
 use super::verdict::Verdict;
 use super::verify::{VerifyOutcome, parts};
-use crate::changes::stable_id;
+use crate::changes::{DeltaOutcome, stable_id};
 use crate::events::CloudEvent;
 use crate::events::changes::{AssignmentFailedData, Cause, ChangeKind};
 use crate::events::notification::{AssignmentRef, Notification};
 use crate::location::{ErrorAction, Location};
 use crate::reconcile::{self, Plan, user_value};
+
+/// The notification id of a cause (its label when it has none).
+fn cause_id(cause: &Cause) -> String {
+    cause
+        .notification_id
+        .clone()
+        .unwrap_or_else(|| cause.label())
+}
 use crate::view::Bucket;
 use crate::view::keys::{asset_key, assignment_key, user_key};
 
@@ -164,20 +174,13 @@ async fn apply_delta(
                 reason: e.to_string(),
             }
         })?;
-        let current = applier
-            .view()
-            .read(Bucket::Assets, &key)
+        // Once per notification, whatever the redeliveries: the applied id is written with the
+        // counts. An asset the view does not know yet is left to the verification.
+        let outcome = applier
+            .apply_count_delta(&loc.id, &key, &cause_id(cause), *delta, cause)
             .await
             .map_err(retry)?;
-        // An asset the view does not know yet is left to the verification, which reads it.
-        if let Some(v) = current.value.and_then(|b| serde_json::from_slice(&b).ok()) {
-            let new = reconcile::apply_count_delta(&v, *delta);
-            let changed = applier
-                .apply(&loc.id, Bucket::Assets, &key, Some(&new), cause)
-                .await
-                .map_err(retry)?;
-            report.changes += usize::from(changed);
-        }
+        report.changes += usize::from(outcome == DeltaOutcome::Applied);
     }
     let mut users = Vec::new();
     for u in &plan.users {

@@ -12,8 +12,9 @@
 //! Redelivery: the consumer carries `worker.backoff_secs` as its `backoff`, and nats-server then
 //! uses the first step as the ack wait (checked: `ack_wait_secs` 60 with backoff `[1, 5]` reads
 //! back as 1 s). So a crashed worker's messages come back after about a second, and a running
-//! reconciliation sends in-progress acks a few times per first step. A `Retry` verdict naks with
-//! the backoff step for its delivery.
+//! reconciliation sends in-progress acks a few times per first step, for at most
+//! `worker.max_processing_secs`; then it gives up and the message is naked like a `Retry`. A
+//! `Retry` verdict naks with the backoff step for its delivery.
 //!
 //! Must not serve HTTP nor decide what a notification means (that is `reconcile`).
 
@@ -66,7 +67,9 @@ pub async fn open_locations(
     js: &jetstream::Context,
     metrics: &Metrics,
 ) -> anyhow::Result<(Applier, HashMap<String, Arc<Location>>)> {
-    let view = View::open(js).await?;
+    let view = View::open(js)
+        .await?
+        .with_deadline(Duration::from_secs(config.worker.nats_deadline_secs.max(1)));
     let applier = Applier::new(view, ChangePublisher::new(js.clone(), metrics.clone()));
     // The id `register` sent as mdmInfo: configured, or generated once and kept in vpp-state.
     let mdm_id = Some(crate::nats::state::mdm_id(js, &config.mdm.id).await?);
@@ -238,12 +241,24 @@ async fn process(shared: Arc<Shared>, msg: Message) {
         ..Default::default()
     };
     let every = progress_interval(&shared.config);
+    let limit = Duration::from_secs(shared.config.worker.max_processing_secs.max(1));
     let verdict = {
         let work = handle::handle(&shared, &msg, &mut report);
         tokio::pin!(work);
+        let give_up = tokio::time::sleep(limit);
+        tokio::pin!(give_up);
         loop {
             tokio::select! {
                 v = &mut work => break v,
+                // In-progress acks are bounded: past the limit the work is dropped and the
+                // message naked, so one stall cannot hold it (and its verifier) forever.
+                _ = &mut give_up => break verdict::Verdict::Retry {
+                    reason: format!(
+                        "not finished within worker.max_processing_secs ({} s); given up for a redelivery",
+                        limit.as_secs()
+                    ),
+                    after: None,
+                },
                 _ = tokio::time::sleep(every) => {
                     if let Err(e) = msg.ack_with(AckKind::Progress).await {
                         tracing::debug!(error = %e, "in-progress ack");

@@ -4,7 +4,10 @@
 //! when a verdict says `Retry`; `Retry` then asks JetStream to redeliver after the configured
 //! backoff (nak with delay). After the last delivery the message is dead-lettered on
 //! `vpp.dlq.<location>` and terminated. `Hold` (paused location) naks with the hold delay and,
-//! on the last delivery, puts a fresh copy back on the stream instead of dead-lettering it.
+//! on the last delivery, *moves* the message to the end of the stream instead of dead-lettering
+//! it: a copy is published (same subject, headers and body) and the original is deleted from
+//! `VPP_NOTIFICATIONS`, so however many hold cycles a pause lasts, each held notification is
+//! stored once (a crash between the two leaves one extra copy, which the next cycle moves too).
 
 use std::time::Duration;
 
@@ -101,8 +104,9 @@ pub async fn settle(
             Ok("dead_lettered")
         }
         Verdict::Hold if last => {
-            // Out of deliveries while paused: a fresh copy goes back on the stream (same subject
-            // and body, a new message id so the duplicate window keeps it), and this one is done.
+            // Out of deliveries while paused: a copy goes back on the stream (same subject and
+            // body, a new message id so the duplicate window keeps it), and the original is
+            // removed, so the stream does not grow by a copy per cycle.
             let mut headers = HeaderMap::new();
             if let Some(h) = msg.headers.as_ref() {
                 for (k, vs) in h.iter() {
@@ -119,6 +123,10 @@ pub async fn settle(
                 .await?
                 .await?;
             msg.ack_with(AckKind::Term).await?;
+            js.get_stream_no_info(crate::nats::NOTIFICATIONS_STREAM)
+                .await?
+                .delete_message(seq)
+                .await?;
             Ok("held")
         }
         Verdict::Hold => {

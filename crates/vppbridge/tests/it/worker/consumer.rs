@@ -107,9 +107,16 @@ async fn a_paused_location_holds_its_messages_and_resumes_when_told() {
     .unwrap();
     let w = start_worker(&c, &e.server.url()).await;
     publish(&e.js, &associate("n-1", &[("1", "S1")])).await;
-    // Held past its last delivery: put back on the stream, not dead-lettered, view untouched.
-    eventually(10, "the held message is put back", || async {
-        count(&e.js, "VPP_NOTIFICATIONS").await >= 2
+    // Held past its last delivery: moved to the stream's end (one copy stored, not two), not
+    // dead-lettered, view untouched.
+    eventually(10, "the held message is moved", || async {
+        let s = e.js.get_stream("VPP_NOTIFICATIONS").await.unwrap();
+        s.get_info().await.unwrap().state.last_sequence >= 2
+    })
+    .await;
+    // The copy is published before the original is deleted: 2 for an instant, then 1.
+    eventually(10, "the original is deleted", || async {
+        count(&e.js, "VPP_NOTIFICATIONS").await == 1
     })
     .await;
     assert_eq!(count(&e.js, "VPP_DLQ").await, 0);

@@ -2,7 +2,9 @@
 //! simulator).
 
 mod consumer;
+mod guard;
 mod harness;
+mod once;
 mod sim;
 mod support;
 mod sync_restart;
