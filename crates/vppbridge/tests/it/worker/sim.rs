@@ -37,7 +37,9 @@ async fn an_associate_of_25_assets_by_1000_devices_leaves_the_view_exact_with_fe
     let event = h.associate(&apps[..25], 1000).await;
     h.completed(&event).await;
     let started = std::time::Instant::now();
-    h.converged(60).await;
+    // A bound for a hung run, not a speed goal (the benchmark measures the time): 25,000
+    // writes take about 15 s on an idle 2-core machine and over 50 s when it is shared.
+    h.converged(120).await;
     eprintln!(
         "view exact {:?} after the event completed",
         started.elapsed()
