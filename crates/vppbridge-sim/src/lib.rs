@@ -38,12 +38,15 @@
 //!   Apple's reference example does.
 //! - **Reads.** Every documented filter; page size from the config; `totalPages` is at least 1,
 //!   so page 0 of an empty result is valid; `pageIndex` ≥ `totalPages` or not a number → 9650.
-//!   One `versionId` per location covers assets, assignments and users and changes on every
-//!   mutation (one new version per completed event or admin action). `sinceVersionId` on
-//!   assignments returns the touched pairs still assigned in `assignments` and those no longer
-//!   assigned in `removedAssignments` (a simulator extension; Apple leaves removals open), both
-//!   paginated over one sorted list; on users it returns every record changed since (retired
-//!   ones with status `Retired`). The last 10,000 versions and 250,000 assignment changes are
+//!   Each endpoint has its own `versionId` (Get Assets, Get Assignments, Get Users), moved at
+//!   most once per completed event or admin action, and only when a record behind that
+//!   endpoint changed (an assignment change moves the assets' too: their counts changed); a
+//!   write that changes nothing moves none. `sinceVersionId` on assignments returns the
+//!   touched pairs still assigned (Apple lists only active assignments); with the
+//!   `ext_removed_assignments` extension (off by default) the pairs no longer assigned come in
+//!   `removedAssignments`, both paginated over one sorted list. On users it returns every
+//!   record changed since (retired ones with status `Retired`). The last 10,000 versions and
+//!   250,000 assignment changes are
 //!   kept; an older or unknown id → 9721. Get Assets has no `sinceVersionId`, as at Apple.
 //! - **Writes.** Synchronous validation (415/9727 content type, 405/9726 method, 9602 bad JSON,
 //!   9718, 9719, 9700–9705, 9707, 9720, 9714, 9715, 9717) then an `eventId` at once; the work
@@ -90,6 +93,7 @@ pub mod seed;
 mod server;
 mod state;
 mod users;
+mod versions;
 mod writes;
 
 mod admin;
@@ -120,6 +124,10 @@ pub struct SimConfig {
     pub seed: SeedSpec,
     /// How long from start until the seeded tokens expire.
     pub token_lifetime: chrono::Duration,
+    /// Extension (Apple documents no such field): `sinceVersionId` reads of Get Assignments
+    /// also list the pairs removed since, in `removedAssignments`. Off by default, and off in
+    /// the demo, the tests and the benchmarks: production code must not depend on it.
+    pub ext_removed_assignments: bool,
 }
 
 impl Default for SimConfig {
@@ -134,6 +142,7 @@ impl Default for SimConfig {
             faults: Faults::default(),
             seed: SeedSpec::default(),
             token_lifetime: chrono::Duration::days(365),
+            ext_removed_assignments: false,
         }
     }
 }

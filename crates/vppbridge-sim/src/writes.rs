@@ -111,7 +111,7 @@ fn complete(
         let Some(loc) = world.locations.get_mut(u_id) else {
             return;
         };
-        loc.versions.bump();
+        loc.begin();
         let done = work(loc, event_id);
         let destination = notify::destination(loc);
         if let Some(ev) = world.events.get_mut(event_id) {

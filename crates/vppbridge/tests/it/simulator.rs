@@ -5,6 +5,7 @@
 mod faults;
 mod notifications;
 mod reads;
+mod versions;
 mod writes;
 
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,7 @@
 //! simulator).
 
 mod consumer;
+mod drift;
 mod harness;
 mod sim;
 mod support;
