@@ -4,6 +4,7 @@
 
 mod faults;
 mod notifications;
+mod nulls;
 mod reads;
 mod versions;
 mod writes;
