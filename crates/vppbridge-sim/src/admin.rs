@@ -65,6 +65,7 @@ pub(crate) fn router(sim: Arc<Shared>) -> Router {
         )
         .route("/_sim/requests", get(requests).delete(clear_requests))
         .route("/_sim/notifications", get(notifications))
+        .route("/_sim/lookup", get(super::lookup::lookup))
         .with_state(sim)
 }
 

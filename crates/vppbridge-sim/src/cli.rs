@@ -85,6 +85,11 @@ pub struct SimArgs {
     /// removed pairs in `removedAssignments` (Apple documents no such field).
     #[arg(long)]
     pub ext_removed_assignments: bool,
+    /// Service Config's contentMetadataLookup URL (default: this simulator's /_sim/lookup,
+    /// which answers minimal metadata for its assets; Apple's is
+    /// https://uclient-api.itunes.apple.com/WebObjects/MZStorePlatform.woa/wa/lookup).
+    #[arg(long)]
+    pub content_metadata_url: Option<String>,
 }
 
 impl SimArgs {
@@ -97,6 +102,7 @@ impl SimArgs {
             max_requests_per_second: self.max_requests_per_second,
             token_lifetime: chrono::Duration::days(self.token_expires_in),
             ext_removed_assignments: self.ext_removed_assignments,
+            content_metadata_url: self.content_metadata_url.clone(),
             faults: Faults {
                 rate_limit_mode: self.rate_limit_mode,
                 error503_rate: self.error503_rate,

@@ -86,6 +86,7 @@
 pub mod cli;
 mod errors;
 pub mod faults;
+mod lookup;
 mod notify;
 mod reads;
 mod routes;
@@ -128,6 +129,9 @@ pub struct SimConfig {
     /// also list the pairs removed since, in `removedAssignments`. Off by default, and off in
     /// the demo, the tests and the benchmarks: production code must not depend on it.
     pub ext_removed_assignments: bool,
+    /// `urls.contentMetadataLookup` in Service Config; `None`: the simulator's own
+    /// `/_sim/lookup`, which answers minimal metadata for its assets.
+    pub content_metadata_url: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -143,6 +147,7 @@ impl Default for SimConfig {
             seed: SeedSpec::default(),
             token_lifetime: chrono::Duration::days(365),
             ext_removed_assignments: false,
+            content_metadata_url: None,
         }
     }
 }

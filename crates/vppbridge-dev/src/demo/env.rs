@@ -116,6 +116,7 @@ fn sim_config(scale: Scale) -> SimConfig {
         token_lifetime: chrono::Duration::days(365),
         // The sync must repair from what Apple documents: no simulator extensions.
         ext_removed_assignments: false,
+        content_metadata_url: None,
     }
 }
 

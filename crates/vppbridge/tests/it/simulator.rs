@@ -3,6 +3,7 @@
 //! delivery retries and every fault mode.
 
 mod faults;
+mod lookup;
 mod notifications;
 mod nulls;
 mod reads;

@@ -41,6 +41,7 @@ pub fn sim_config(seed: SeedSpec) -> SimConfig {
         seed,
         token_lifetime: chrono::Duration::days(365),
         ext_removed_assignments: false,
+        content_metadata_url: None,
     }
 }
 
