@@ -86,8 +86,7 @@ pub struct SimArgs {
     #[arg(long)]
     pub ext_removed_assignments: bool,
     /// Service Config's contentMetadataLookup URL (default: this simulator's /_sim/lookup,
-    /// which answers minimal metadata for its assets; Apple's is
-    /// https://uclient-api.itunes.apple.com/WebObjects/MZStorePlatform.woa/wa/lookup).
+    /// which answers minimal metadata for its assets).
     #[arg(long)]
     pub content_metadata_url: Option<String>,
 }
