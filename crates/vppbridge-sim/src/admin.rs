@@ -65,6 +65,7 @@ pub(crate) fn router(sim: Arc<Shared>) -> Router {
         )
         .route("/_sim/requests", get(requests).delete(clear_requests))
         .route("/_sim/notifications", get(notifications))
+        .route("/_sim/lookup", get(super::lookup::lookup))
         .with_state(sim)
 }
 
@@ -89,7 +90,12 @@ struct StateView {
     assets: Vec<ResponseAsset>,
     assignments: Vec<Assignment>,
     users: Vec<ResponseUser>,
+    /// Get Assignments' `versionId`.
     version_id: String,
+    /// Get Assets' `versionId`.
+    assets_version_id: String,
+    /// Get Users' `versionId`.
+    users_version_id: String,
 }
 
 async fn state(State(sim): Sim, Path(u_id): Path<String>) -> Result<Json<StateView>, AdminError> {
@@ -110,6 +116,8 @@ async fn state(State(sim): Sim, Path(u_id): Path<String>) -> Result<Json<StateVi
             .map(|r| r.user.clone())
             .collect(),
         version_id: loc.versions.current_id(),
+        assets_version_id: loc.asset_versions.current_id(),
+        users_version_id: loc.user_versions.current_id(),
     }))
 }
 
@@ -164,7 +172,8 @@ fn change_count(
         pricing_param: body.pricing_param.clone(),
     };
     let response = state.response(&asset);
-    loc.versions.bump();
+    loc.begin();
+    loc.asset_versions.mark();
     let out = Outgoing {
         notification_type: notification_type::ASSET_COUNT,
         payload: serde_json::to_value(AssetCountNotification {
@@ -221,7 +230,8 @@ async fn accept_invitation(
         .locations
         .get_mut(&u_id)
         .ok_or_else(|| no_location(&u_id))?;
-    let version = loc.versions.bump();
+    loc.begin();
+    let version = loc.user_versions.current() + 1;
     let rec = loc.users.get_mut(&b.client_user_id).ok_or_else(|| {
         AdminError(
             StatusCode::NOT_FOUND,
@@ -241,6 +251,7 @@ async fn accept_invitation(
     rec.user.id_hash = Some(seed::id_hash());
     rec.changed = version;
     let user = rec.user.clone();
+    loc.user_versions.mark();
     let out = Outgoing {
         notification_type: notification_type::USER_ASSOCIATED,
         payload: serde_json::to_value(UserAssociatedNotification {
@@ -334,7 +345,7 @@ async fn remove_assignment(
             format!("asset {} is not assigned to {target:?}", asset.adam_id),
         ));
     }
-    loc.versions.bump();
+    loc.begin();
     loc.unassign(&asset, &target);
     Ok(StatusCode::NO_CONTENT)
 }

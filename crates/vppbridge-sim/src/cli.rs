@@ -81,6 +81,14 @@ pub struct SimArgs {
     /// Delay before each notification, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub notification_delay_ms: u64,
+    /// Extension, not Apple's behaviour: sinceVersionId reads of Get Assignments also list
+    /// removed pairs in `removedAssignments` (Apple documents no such field).
+    #[arg(long)]
+    pub ext_removed_assignments: bool,
+    /// Service Config's contentMetadataLookup URL (default: this simulator's /_sim/lookup,
+    /// which answers minimal metadata for its assets).
+    #[arg(long)]
+    pub content_metadata_url: Option<String>,
 }
 
 impl SimArgs {
@@ -92,6 +100,8 @@ impl SimArgs {
             event_delay: Duration::from_millis(self.event_delay_ms),
             max_requests_per_second: self.max_requests_per_second,
             token_lifetime: chrono::Duration::days(self.token_expires_in),
+            ext_removed_assignments: self.ext_removed_assignments,
+            content_metadata_url: self.content_metadata_url.clone(),
             faults: Faults {
                 rate_limit_mode: self.rate_limit_mode,
                 error503_rate: self.error503_rate,

@@ -2,87 +2,129 @@
 //! `shared/apple-api.md`: what the project's tests, demo and benchmarks run against, and what
 //! users point a staging environment at (`vppbridge-sim`).
 //!
+//! # Layout
+//!
+//! - this file: [`SimConfig`], [`SeedSpec`]. `server`: [`Simulator`], [`SimHandle`], the shared
+//!   state and the request log. `routes`: Apple's paths, authentication, rate limit, faults,
+//!   Service Config and Client Config. `reads`: Get Assets / Assignments / Users. `writes`,
+//!   `users`: the asynchronous writes and Event Status. `state`, `versions`: a location's truth
+//!   and its per-endpoint versions. `notify`: deliveries. `admin`: `/_sim/`. `lookup`: the
+//!   content-metadata lookup. `seed`, `errors`, [`faults`], [`cli`].
+//!
 //! It serves Apple's paths under `/mdm/v2/` and an admin API under `/_sim/`, keeps all state in
 //! memory, and shares every request/response type with the client (the `apple-vpp-types` crate).
 //! It must not depend on the client or on the project's token parser.
 //!
-//! # Behaviour, and where it departs from Apple
+//! # Behaviour table
 //!
-//! - **Locations and seeding.** Each location has a content token, an 18-digit `uId`, a name,
-//!   country `US`, assets, assignments and users, seeded deterministically from [`SeedSpec`]:
-//!   adamIds `100000000+i` (`STDQ`; every 5th asset a Book: not device-assignable, not revocable),
-//!   serials `SIM000000001`..., users `user-000001`... (Registered, `@example.com`), a fraction of
+//! Each behaviour is marked *documented* (with the apple-api.md section it follows) or *chosen*
+//! (Apple is silent; the reason follows). Extensions (behaviour Apple does not have) are off by
+//! default and named as such.
+//!
+//! - **Locations and seeding** — *chosen* (test data, not Apple behaviour): each location has a
+//!   content token, an 18-digit `uId`, a name, country `US`, assets, assignments and users,
+//!   seeded deterministically from [`SeedSpec`]: adamIds `100000000+i` (`STDQ`; every 5th asset
+//!   a Book: not device-assignable, not revocable — *documented* §6.1), serials
+//!   `SIM000000001`..., users `user-000001`... (Registered, `@example.com`), a fraction of
 //!   (App × device) pairs pre-assigned. Licenses per asset default to devices + users.
-//! - **Tokens.** Minted as standard Base64 of `{"token","expDate","orgName"}`; the bearer is the
-//!   whole Base64 text. Missing/malformed `Authorization` → 9722 (401); unknown → 9601 (401);
-//!   expired → 9621 (401); revoked through the admin API → 9625 (401). Service Config needs none.
-//! - **Common fields.** Every authenticated success carries `uId`, `mdmInfo` once set, and
-//!   `tokenExpirationDate` *always* (Apple's text says only within 15 days of expiry; its
-//!   examples and the conformance capture show it always: the simulator follows the capture).
-//! - **Rate limit.** More than `maxRequestPerSecond` requests per token in any trailing second →
-//!   HTTP 429 + 9646 (mode `http429`), or 9646 inside HTTP 200 (mode `http200`), or none (`off`).
-//!   Only admitted requests count, so a client that slows down is served at once. No
-//!   `Retry-After` on 429 (Apple does not document one).
-//! - **Faults.** A fraction of Apple calls answer 503 + 9729 or 500 + 9603 (with `Retry-After`
-//!   when `retryAfterSecs` > 0), after any added latency; they apply to Service Config too.
-//! - **Service Config** serves Apple's documented limits (with `maxRequestPerSecond` from the
-//!   config), every notification type Apple lists, `urls` pointing at this simulator and the
-//!   error table.
-//! - **Client Config.** `mdmInfo` needs all three fields (9723) within 100/100/255 characters
-//!   (9724/9725/9713); URL and secret go together (9710), at most 512 characters (9711); the
-//!   URL must be absolute HTTPS with a host (9712; HTTP too with `allow_http_notifications`);
-//!   unknown notification types → 9602. A URL triggers one synchronous `TEST_NOTIFICATION`
-//!   attempt (no faults applied); anything but 2xx → 9728 and nothing is stored. Fields left
-//!   out keep their old values; `notificationTypes` replaces the set (an empty list is how to
-//!   stop notifications: Apple leaves unsubscribing open). The response echoes the secret, as
-//!   Apple's reference example does.
-//! - **Reads.** Every documented filter; page size from the config; `totalPages` is at least 1,
-//!   so page 0 of an empty result is valid; `pageIndex` ≥ `totalPages` or not a number → 9650.
-//!   One `versionId` per location covers assets, assignments and users and changes on every
-//!   mutation (one new version per completed event or admin action). `sinceVersionId` on
-//!   assignments returns the touched pairs still assigned in `assignments` and those no longer
-//!   assigned in `removedAssignments` (a simulator extension; Apple leaves removals open), both
-//!   paginated over one sorted list; on users it returns every record changed since (retired
-//!   ones with status `Retired`). The last 10,000 versions and 250,000 assignment changes are
-//!   kept; an older or unknown id → 9721. Get Assets has no `sinceVersionId`, as at Apple.
-//! - **Writes.** Synchronous validation (415/9727 content type, 405/9726 method, 9602 bad JSON,
-//!   9718, 9719, 9700–9705, 9707, 9720, 9714, 9715, 9717) then an `eventId` at once; the work
-//!   completes after `event_delay`. Associate assigns while licenses last; the rest fail with
-//!   9709 (an asset the location does not own fails with 9709 too: Apple has no "unknown asset"
-//!   number), users that are not registered with 9609. Re-associating an assigned pair and
-//!   disassociating an unassigned one succeed as no-ops (Apple leaves idempotency open).
-//!   Revoke removes every revocable asset from each target (`numRequested` = targets).
-//!   Users: create (9716 when an active user has the id; `managedAppleId` → Associated),
-//!   update and retire (9609 when unknown); retiring keeps the user's assignments.
-//!   `GET status` answers PENDING, then COMPLETE, or FAILED with `failures[]` (one per asset and
-//!   error number, with `errorInfo`) — FAILED may be partial; unknown `eventId` → 9708.
-//! - **Notifications** go to the configured URL with `Authorization: Bearer <secret>` and
-//!   `Content-Type: application/json`, in Apple's envelope, for subscribed types only.
-//!   ASSET_MANAGEMENT: one asset per notification, at most 100 assignments, successes and each
-//!   failure number apart (a failure carries one `error`, without `errorInfo`). USER_MANAGEMENT:
-//!   at most 100 users. ASSET_COUNT on admin purchase/refund/transfer; USER_ASSOCIATED on an
-//!   admin-accepted invitation. Each is delivered with up to `1 + delivery_retry_delays.len()`
-//!   attempts (default 3 over 2.5 minutes), each bounded by `notification_timeout`; non-2xx or
-//!   an error fails an attempt; after the last one the notification is given up. A location's
-//!   notifications leave in order; retries do not hold up the next ones.
-//! - **Delivery faults.** `dropRate`: never sent (logged `dropped`); `duplicateRate`: delivered
-//!   again with the same `notificationId`; `reorderRate`: held until the next notification has
-//!   gone out (at most 1 s); `notificationDelayMs`: waits before each one. The faults in force
-//!   when an event completes (or an admin action happens) apply to all its notifications.
-//! - **Admin API** (`/_sim/`): locations, the full state, faults, purchase/refund/transfer,
-//!   accepting invitations, revoking, expiring or renewing a token (renewing keeps the token
-//!   text), a foreign `mdmInfo`, removing an assignment behind the MDM's back (no
-//!   notification), the request log (every Apple call with `atMs`, status, `errorNumber`, `uId`;
-//!   the last 100,000) and the delivery log (every attempt, TEST_NOTIFICATION included). Admin
-//!   calls change state at once, each with a new version. Purchases of an unknown adamId create it as an App; a refund or transfer below the
-//!   available count is refused (409).
-//!   Not modelled: subscriptions, unlimited assets, read-only and facilitator tokens,
-//!   `contentMetadataLookup` (the URL points at Apple's), permission errors (9637/9647),
-//!   maintenance (9644). Event records are kept for the simulator's lifetime.
+//! - **Tokens** — *documented* §2: standard Base64 of `{"token","expDate","orgName"}`, the whole
+//!   text is the bearer. Missing/malformed `Authorization` → 9722 (401); unknown → 9601 (401);
+//!   expired → 9621 (401); revoked through the admin API → 9625 (401) (§10.2). Service Config
+//!   needs none (§3).
+//! - **Common fields** — *documented* §2, §4.3: every authenticated success carries `uId` and
+//!   `mdmInfo` once set. `tokenExpirationDate` *always* — *chosen*: Apple's text says only within
+//!   15 days of expiry, its examples and the conformance capture show it always (§2, §13 q3).
+//! - **Errors** — *documented* §10.1/§10.2: an `ErrorResponse` body with the HTTP status of the
+//!   table. Errors inside HTTP 200 (§13 q4) are produced only by the `http200` rate-limit mode.
+//! - **Rate limit** — *documented* §10.5 (`maxRequestPerSecond` per token): more than that in
+//!   any trailing second → HTTP 429 + 9646 (mode `http429`), or 9646 inside HTTP 200
+//!   (`http200`), or none (`off`). *Chosen*: only admitted requests count (a client that slows
+//!   down is served at once); no `Retry-After` on 429 (Apple documents none, §13 q5).
+//! - **Faults** — *chosen* (test tool): a fraction of Apple calls answer 503 + 9729 or 500 +
+//!   9603 (with `Retry-After` when `retryAfterSecs` > 0, *documented* §10.5), after any added
+//!   latency; they apply to Service Config too.
+//! - **Service Config** — *documented* §3: Apple's limits (with `maxRequestPerSecond` from the
+//!   config), every notification type Apple lists, the error table; `urls` point at this
+//!   simulator. `contentMetadataLookup` — *chosen* (so a client that follows it stays on the
+//!   test machine): [`SimConfig::content_metadata_url`], by default the simulator's
+//!   `/_sim/lookup`, which answers `{"results": {"<adamId>": {id, name, kind, artistName,
+//!   bundleId}}}` for the adamIds it holds (Apple documents the URL and query, not the answer).
+//! - **Client Config** — *documented* §4.2: `mdmInfo` needs all three fields (9723) within
+//!   100/100/255 characters (9724/9725/9713); URL and secret go together (9710), at most 512
+//!   characters (9711); the URL must be absolute HTTPS with a host (9712; HTTP too with
+//!   `allow_http_notifications`, *chosen* for local receivers); unknown notification types →
+//!   9602; a URL triggers one synchronous `TEST_NOTIFICATION` attempt, anything but 2xx → 9728
+//!   and nothing is stored. *Chosen*: no faults on the test attempt (it would only fail the
+//!   set-up); fields left out keep their old values and `notificationTypes` replaces the set,
+//!   an empty list stops notifications (§13 q10); the response echoes the secret, as Apple's
+//!   reference example does (§4.2).
+//! - **Reads** — *documented* §6, §7: every documented filter; `pageIndex` ≥ `totalPages` or not
+//!   a number → 9650; `nextPageIndex` only while more pages remain. *Chosen*: the page size is
+//!   the config's (Apple's is server-chosen, §7); `totalPages` is at least 1, so page 0 of an
+//!   empty result is valid (Apple's examples of empty results do so).
+//! - **Versions** — *documented* §7 (`versionId` belongs to the dataset behind each endpoint):
+//!   Get Assets, Get Assignments and Get Users each have their own `versionId`, moved at most
+//!   once per completed event or admin action and only when a record behind that endpoint
+//!   changed (an assignment change moves the assets' too: their `assignedCount` changed; a
+//!   users/create moves only the users'); a write that changes nothing (disassociating an
+//!   unassigned pair, an associate that fails entirely, an update to the same values) moves
+//!   none. A `versionId` of one endpoint is unknown (9721) to another.
+//! - **`sinceVersionId`** — *documented* §6.2, §7: on assignments the pairs touched since that
+//!   are still assigned (Apple lists only active assignments); on users every record changed
+//!   since (retired ones with status `Retired`, §13 q6). *Chosen*: the last 10,000 versions and
+//!   250,000 assignment changes are kept; an older or unknown id → 9721 (Apple does not say how
+//!   long an id stays valid, §13 q6). Get Assets has none, as at Apple (§6.1).
+//! - **Extension `removedAssignments`** — not Apple's (§13 q6): with
+//!   [`SimConfig::ext_removed_assignments`] (`--ext-removed-assignments`; off by default, in the
+//!   demo, the tests and the benchmarks) a `sinceVersionId` read of assignments also lists the
+//!   pairs no longer assigned in `removedAssignments`, paginated with the others.
+//! - **Write validation** — *documented* §8, §10.2: 415/9727 content type, 405/9726 method,
+//!   9602 bad JSON, 9718, 9719, 9700–9705, 9707, 9720, 9714, 9715, 9717, then an `eventId` at
+//!   once. *Chosen*: a JSON `null` member counts as missing at any depth (`"serialNumbers":
+//!   null` → 9719 like no `serialNumbers`): Go clients send `null` for empty slices and Apple
+//!   does not say; an empty id → 9602.
+//! - **Write outcomes** — *documented* §8.1–§8.3, §9: the work completes after `event_delay`
+//!   (*chosen*: Apple's delay is unspecified); `numRequested` is the cross product; associate
+//!   assigns while licenses last, the rest fail with 9709; users that are not registered fail
+//!   with 9609; revoke removes every revocable asset from each target; users create (9716 when
+//!   an active user has the id; `managedAppleId` → Associated), update and retire (9609 when
+//!   unknown). `GET status` answers PENDING, then COMPLETE, or FAILED with `failures[]` (one
+//!   per asset and error number, with `errorInfo`), FAILED possibly partial; unknown `eventId`
+//!   → 9708. *Chosen*: an asset the location does not own fails with 9709 (Apple has no
+//!   "unknown asset" number, §6.1); re-associating an assigned pair and disassociating an
+//!   unassigned one succeed as no-ops (§13 q15); revoke's `numRequested` = targets; retiring
+//!   keeps the user's assignments (Apple is silent).
+//! - **Notifications** — *documented* §5: POSTed to the configured URL with `Authorization:
+//!   Bearer <secret>`, in Apple's envelope, for subscribed types only; ASSET_MANAGEMENT with at
+//!   most 100 assignments and one `error` per failure notification; USER_MANAGEMENT at most 100
+//!   users; ASSET_COUNT on admin purchase/refund/transfer; USER_ASSOCIATED on an admin-accepted
+//!   invitation; up to three attempts (default 3 over 2.5 minutes). *Chosen*: `Content-Type:
+//!   application/json` (§13 q2); one asset per ASSET_MANAGEMENT notification, successes and
+//!   each failure number apart, failures without `errorInfo` (§13 q9, as the forum capture
+//!   shows per-app notifications); each attempt bounded by `notification_timeout`; after the
+//!   last attempt the notification is given up (§13 q2); a location's notifications leave in
+//!   order, retries do not hold up the next ones (ordering is undocumented, §5.2).
+//! - **Delivery faults** — *chosen* (test tool, modelling §5.2's "best effort" and duplicates):
+//!   `dropRate`: never sent (logged `dropped`); `duplicateRate`: delivered again with the same
+//!   `notificationId`; `reorderRate`: held until the next notification has gone out (at most
+//!   1 s); `notificationDelayMs`: waits before each one. The faults in force when an event
+//!   completes (or an admin action happens) apply to all its notifications.
+//! - **Admin API** (`/_sim/`) — *chosen* (test tool, off Apple's paths): locations, the full
+//!   state (with each endpoint's `versionId`), faults, purchase/refund/transfer (an unknown
+//!   adamId is created as an App; below the available count → 409), accepting invitations,
+//!   revoking, expiring or renewing a token (renewing keeps the token text), a foreign
+//!   `mdmInfo`, removing an assignment behind the MDM's back (no notification: §13 q13), the
+//!   request log (every Apple call with `atMs`, status, `errorNumber`, `uId`; the last 100,000),
+//!   the delivery log (every attempt, TEST_NOTIFICATION included), the metadata lookup. Admin
+//!   calls change state at once, moving the versions of what they change.
+//! - **Not modelled**: subscriptions and unlimited assets (§5.8, §6.1), read-only and
+//!   facilitator tokens and their permission errors (9637/9647, §2), maintenance (9644). Event
+//!   records are kept for the simulator's lifetime (*chosen*: Apple is silent).
 
 pub mod cli;
 mod errors;
 pub mod faults;
+mod lookup;
 mod notify;
 mod reads;
 mod routes;
@@ -90,6 +132,7 @@ pub mod seed;
 mod server;
 mod state;
 mod users;
+mod versions;
 mod writes;
 
 mod admin;
@@ -120,6 +163,13 @@ pub struct SimConfig {
     pub seed: SeedSpec,
     /// How long from start until the seeded tokens expire.
     pub token_lifetime: chrono::Duration,
+    /// Extension (Apple documents no such field): `sinceVersionId` reads of Get Assignments
+    /// also list the pairs removed since, in `removedAssignments`. Off by default, and off in
+    /// the demo, the tests and the benchmarks: production code must not depend on it.
+    pub ext_removed_assignments: bool,
+    /// `urls.contentMetadataLookup` in Service Config; `None`: the simulator's own
+    /// `/_sim/lookup`, which answers minimal metadata for its assets.
+    pub content_metadata_url: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -134,6 +184,8 @@ impl Default for SimConfig {
             faults: Faults::default(),
             seed: SeedSpec::default(),
             token_lifetime: chrono::Duration::days(365),
+            ext_removed_assignments: false,
+            content_metadata_url: None,
         }
     }
 }

@@ -96,7 +96,7 @@ pub(crate) async fn assets(
         .filter(|a| q.max_assigned_count.is_none_or(|x| a.assigned_count <= x))
         .collect();
     let (mut info, range) = page(matching.len(), sim.config.page_size, q.page_index)?;
-    info.version_id = Some(loc.versions.current_id());
+    info.version_id = Some(loc.asset_versions.current_id());
     Ok(Json(GetAssetsResponse {
         assets: matching[range].to_vec(),
         page: info,
@@ -144,7 +144,9 @@ pub(crate) async fn assignments(
                 .as_ref()
                 .is_none_or(|u| loc.users.get(u).is_some_and(|r| r.user.status != "Retired"))
     };
-    // (assignment, removed) in one sorted list, so both kinds page together.
+    let extension = sim.config.ext_removed_assignments;
+    // (assignment, removed) in one sorted list, so both kinds page together (removed ones only
+    // with the `removedAssignments` extension on).
     let (rows, range, mut info): (Vec<(Assignment, bool)>, Range<usize>, PageInfo);
     if let Some(since) = &q.since_version_id {
         let version = loc
@@ -160,6 +162,7 @@ pub(crate) async fn assignments(
                 let present = loc.is_assigned(&asset_of(&a), &target_of(&a));
                 (a, !present)
             })
+            .filter(|(_, gone)| extension || !gone)
             .collect();
         (info, range) = page(list.len(), sim.config.page_size, q.page_index)?;
         rows = list[range.clone()].to_vec();
@@ -229,7 +232,7 @@ pub(crate) async fn assignments(
     info.version_id = Some(loc.versions.current_id());
     Ok(Json(GetAssignmentsResponse {
         assignments,
-        removed_assignments: q.since_version_id.is_some().then_some(removed),
+        removed_assignments: (extension && q.since_version_id.is_some()).then_some(removed),
         page: info,
         common: common(loc),
     }))
@@ -274,7 +277,7 @@ pub(crate) async fn users(
     let loc = location(&world, &auth)?;
     let since = match &q.since_version_id {
         Some(id) => Some(
-            loc.versions
+            loc.user_versions
                 .resolve(id)
                 .ok_or_else(|| ApiError::new(9721))?,
         ),
@@ -294,7 +297,7 @@ pub(crate) async fn users(
         .map(|r| r.user.clone())
         .collect();
     let (mut info, range) = page(list.len(), sim.config.page_size, q.page_index)?;
-    info.version_id = Some(loc.versions.current_id());
+    info.version_id = Some(loc.user_versions.current_id());
     Ok(Json(GetUsersResponse {
         users: list[range].to_vec(),
         page: info,

@@ -186,8 +186,10 @@ async fn service_config(State(sim): Sim) -> Json<ServiceConfigResponse> {
         ),
         (
             "contentMetadataLookup".to_owned(),
-            "https://uclient-api.itunes.apple.com/WebObjects/MZStorePlatform.woa/wa/lookup"
-                .to_owned(),
+            sim.config
+                .content_metadata_url
+                .clone()
+                .unwrap_or_else(|| format!("{}lookup", sim.admin_url)),
         ),
     ])
     .collect();

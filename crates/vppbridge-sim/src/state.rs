@@ -2,19 +2,18 @@
 //! assignments indexed by asset, serial and user, users, and the version history behind
 //! `versionId` / `sinceVersionId`.
 //!
+//! The version counters live in `versions`: one per endpoint (assets, assignments, users).
+//!
 //! Pure data and its invariants (an assignment is in the asset's set and in the serial or user
 //! index, or nowhere). Must not do I/O or know about HTTP.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
 use apple_vpp_types::{AdamId, Asset, Assignment, MdmInfo, ResponseAsset, ResponseUser};
 
-/// Versions remembered for `sinceVersionId`; older ids answer 9721.
-pub(crate) const MAX_VERSIONS: usize = 10_000;
-/// Assignment changes remembered for `sinceVersionId`; older versions answer 9721.
-pub(crate) const MAX_CHANGES: usize = 250_000;
+pub(crate) use super::versions::{MAX_CHANGES, MAX_VERSIONS, Versions};
 
 /// The target of an assignment.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,93 +93,6 @@ pub(crate) struct UserRec {
     pub changed: u64,
 }
 
-/// The version counter behind `versionId`, its recent ids and the assignment change log.
-#[derive(Debug)]
-pub(crate) struct Versions {
-    current: u64,
-    ids: HashMap<String, u64>,
-    order: VecDeque<(u64, String)>,
-    /// (version, assignment touched in that version), oldest first.
-    changes: VecDeque<(u64, Assignment)>,
-    /// Versions at or below this may have lost changes: `sinceVersionId` below it is refused.
-    floor: u64,
-    max_versions: usize,
-    max_changes: usize,
-}
-
-impl Versions {
-    /// A history keeping at most `max_versions` ids and `max_changes` changes.
-    pub(crate) fn new(max_versions: usize, max_changes: usize) -> Self {
-        let mut v = Versions {
-            current: 0,
-            ids: HashMap::new(),
-            order: VecDeque::new(),
-            changes: VecDeque::new(),
-            floor: 0,
-            max_versions: max_versions.max(1),
-            max_changes: max_changes.max(1),
-        };
-        v.name_current();
-        v
-    }
-
-    fn name_current(&mut self) {
-        let id = uuid::Uuid::new_v4().to_string();
-        self.ids.insert(id.clone(), self.current);
-        self.order.push_back((self.current, id));
-        while self.order.len() > self.max_versions {
-            if let Some((version, id)) = self.order.pop_front() {
-                self.ids.remove(&id);
-                self.floor = self.floor.max(version + 1);
-            }
-        }
-    }
-
-    /// The current version number.
-    pub(crate) fn current(&self) -> u64 {
-        self.current
-    }
-
-    /// The current `versionId`.
-    pub(crate) fn current_id(&self) -> String {
-        self.order
-            .back()
-            .map(|(_, id)| id.clone())
-            .unwrap_or_default()
-    }
-
-    /// Starts a new version (one per mutation, however many records it touches).
-    pub(crate) fn bump(&mut self) -> u64 {
-        self.current += 1;
-        self.name_current();
-        self.current
-    }
-
-    /// Records that `assignment` was added or removed in the current version.
-    pub(crate) fn touch(&mut self, assignment: Assignment) {
-        self.changes.push_back((self.current, assignment));
-        while self.changes.len() > self.max_changes {
-            if let Some((version, _)) = self.changes.pop_front() {
-                self.floor = self.floor.max(version);
-            }
-        }
-    }
-
-    /// The version a `sinceVersionId` names, if it is still answerable.
-    pub(crate) fn resolve(&self, id: &str) -> Option<u64> {
-        self.ids.get(id).copied().filter(|v| *v >= self.floor)
-    }
-
-    /// The assignments touched after version `since`, each once, sorted.
-    pub(crate) fn touched_since(&self, since: u64) -> BTreeSet<Assignment> {
-        let start = self.changes.partition_point(|(v, _)| *v <= since);
-        self.changes
-            .range(start..)
-            .map(|(_, a)| a.clone())
-            .collect()
-    }
-}
-
 /// One simulated location (library).
 #[derive(Debug)]
 pub(crate) struct Location {
@@ -200,14 +112,37 @@ pub(crate) struct Location {
     pub assignment_count: usize,
     pub users: BTreeMap<String, UserRec>,
     pub retired_users: Vec<UserRec>,
+    /// `versionId` of Get Assets: moves when an asset's counts or the set of assets change.
+    pub asset_versions: Versions,
+    /// `versionId` of Get Assignments, with the change log behind its `sinceVersionId`.
     pub versions: Versions,
+    /// `versionId` of Get Users: moves when a user record changes.
+    pub user_versions: Versions,
 }
 
 impl Location {
     /// Starts the version history afresh (after seeding: nobody has seen a version yet, and the
     /// seeded assignments would only fill the change log).
     pub(crate) fn reset_versions(&mut self) {
+        self.asset_versions = Versions::new(MAX_VERSIONS, 1);
         self.versions = Versions::new(MAX_VERSIONS, MAX_CHANGES);
+        self.user_versions = Versions::new(MAX_VERSIONS, 1);
+    }
+
+    /// Starts one mutation (a completed event or an admin action): each endpoint's version
+    /// moves at most once in it, and only when a record behind that endpoint changes.
+    pub(crate) fn begin(&mut self) {
+        self.asset_versions.close();
+        self.versions.close();
+        self.user_versions.close();
+    }
+
+    /// Records that `assignment` was added or removed in the current mutation: the
+    /// assignments' version moves, and the assets' (the asset's counts changed).
+    fn touch(&mut self, assignment: Assignment) {
+        self.asset_versions.mark();
+        self.versions.mark();
+        self.versions.touch(assignment);
     }
 
     /// An empty location.
@@ -234,7 +169,9 @@ impl Location {
             assignment_count: 0,
             users: BTreeMap::new(),
             retired_users: Vec::new(),
+            asset_versions: Versions::new(MAX_VERSIONS, 1),
             versions: Versions::new(MAX_VERSIONS, MAX_CHANGES),
+            user_versions: Versions::new(MAX_VERSIONS, 1),
         }
     }
 
@@ -274,7 +211,7 @@ impl Location {
         };
         index.insert(asset.clone());
         self.assignment_count += 1;
-        self.versions.touch(target.assignment(asset));
+        self.touch(target.assignment(asset));
         Ok(true)
     }
 
@@ -300,7 +237,7 @@ impl Location {
             }
         }
         self.assignment_count -= 1;
-        self.versions.touch(target.assignment(asset));
+        self.touch(target.assignment(asset));
         true
     }
 
@@ -389,29 +326,5 @@ mod tests {
         assert!(!loc.unassign(&asset("1"), &serial));
         assert!(loc.by_serial.is_empty());
         assert_eq!(loc.assets[&asset("1")].available(), 1);
-    }
-
-    #[test]
-    fn versions_forget_old_ids_and_refuse_versions_whose_changes_were_trimmed() {
-        let mut v = Versions::new(3, 2);
-        let first = v.current_id();
-        assert_eq!(v.resolve(&first), Some(0));
-        v.bump();
-        v.touch(Target::Serial("a".into()).assignment(&asset("1")));
-        let second = v.current_id();
-        v.bump();
-        v.touch(Target::Serial("b".into()).assignment(&asset("1")));
-        v.touch(Target::Serial("c".into()).assignment(&asset("1")));
-        assert_eq!(
-            v.resolve(&first),
-            None,
-            "a change after version 0 was trimmed"
-        );
-        assert_eq!(v.resolve(&second), Some(1));
-        assert_eq!(v.touched_since(1).len(), 2);
-        v.bump();
-        v.bump();
-        assert_eq!(v.resolve(&second), None, "only three ids are kept");
-        assert_eq!(v.resolve("not-a-version"), None);
     }
 }

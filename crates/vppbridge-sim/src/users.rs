@@ -64,9 +64,9 @@ fn validate_users(req: &ManageUsersRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Applies one user change; `Err` is the asynchronous error number.
+/// Applies one user change; `Err` is the asynchronous error number. Only a change moves the
+/// users' version (an update that changes nothing does not).
 fn apply_user(loc: &mut Location, kind: EventType, req: &RequestUser) -> Result<ResponseUser, i32> {
-    let version = loc.versions.current();
     let id = &req.client_user_id;
     match kind {
         EventType::Create => {
@@ -85,17 +85,19 @@ fn apply_user(loc: &mut Location, kind: EventType, req: &RequestUser) -> Result<
                 user.invite_code = None;
                 user.id_hash = Some(seed::id_hash());
             }
+            let changed = loc.user_versions.mark();
             loc.users.insert(
                 id.clone(),
                 UserRec {
                     user: user.clone(),
-                    changed: version,
+                    changed,
                 },
             );
             Ok(user)
         }
         EventType::Update => {
             let rec = loc.users.get_mut(id).ok_or(9609)?;
+            let before = rec.user.clone();
             if req.email.is_some() {
                 rec.user.email = req.email.clone();
             }
@@ -104,14 +106,20 @@ fn apply_user(loc: &mut Location, kind: EventType, req: &RequestUser) -> Result<
                 rec.user.invite_code = None;
                 rec.user.id_hash = Some(seed::id_hash());
             }
-            rec.changed = version;
-            Ok(rec.user.clone())
+            let user = rec.user.clone();
+            if user != before {
+                let changed = loc.user_versions.mark();
+                if let Some(rec) = loc.users.get_mut(id) {
+                    rec.changed = changed;
+                }
+            }
+            Ok(user)
         }
         _ => {
             let mut rec = loc.users.remove(id).ok_or(9609)?;
             rec.user.status = "Retired".into();
             rec.user.invite_code = None;
-            rec.changed = version;
+            rec.changed = loc.user_versions.mark();
             loc.retired_users.push(rec.clone());
             Ok(rec.user)
         }

@@ -28,7 +28,9 @@ use apple_vpp_types::{
 /// Elements per notification (Apple's documented maximum).
 pub(crate) const PER_NOTIFICATION: usize = 100;
 
-/// Parses a JSON body: 9727 for another content type, 9602 when it does not parse.
+/// Parses a JSON body: 9727 for another content type, 9602 when it does not parse. A member
+/// whose value is `null` counts as missing (Go clients send `null` for empty slices), at any
+/// depth: `"serialNumbers": null` is answered like no `serialNumbers`.
 pub(crate) fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &Bytes,
@@ -41,7 +43,21 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     if !is_json {
         return Err(ApiError::new(9727));
     }
-    serde_json::from_slice(body).map_err(|_| ApiError::new(9602))
+    let mut value: Value = serde_json::from_slice(body).map_err(|_| ApiError::new(9602))?;
+    drop_nulls(&mut value);
+    serde_json::from_value(value).map_err(|_| ApiError::new(9602))
+}
+
+/// Removes every object member whose value is `null`, at any depth.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 /// Whether any item appears twice.
@@ -111,7 +127,7 @@ fn complete(
         let Some(loc) = world.locations.get_mut(u_id) else {
             return;
         };
-        loc.versions.bump();
+        loc.begin();
         let done = work(loc, event_id);
         let destination = notify::destination(loc);
         if let Some(ev) = world.events.get_mut(event_id) {
@@ -210,6 +226,7 @@ fn asset_outcome(
     }
 }
 
+/// A completion that did nothing yet.
 pub(crate) fn empty_completion() -> Completion {
     Completion {
         num_completed: 0,

@@ -114,6 +114,9 @@ fn sim_config(scale: Scale) -> SimConfig {
             licenses_per_asset: None,
         },
         token_lifetime: chrono::Duration::days(365),
+        // The sync must repair from what Apple documents: no simulator extensions.
+        ext_removed_assignments: false,
+        content_metadata_url: None,
     }
 }
 

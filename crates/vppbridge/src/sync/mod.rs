@@ -7,8 +7,12 @@
 //!   change event (cause: the run id). The first page's `versionId`s are kept for the next
 //!   incremental sync.
 //! - Incremental: assets in full (Apple has no `sinceVersionId` for them), assignments and users
-//!   with `sinceVersionId`; removed assignments come in the simulator's `removedAssignments`.
-//!   Apple's 9721 (unknown version) falls back to a full sync.
+//!   with `sinceVersionId` (additions and changes). Apple documents no way to learn removals
+//!   from `sinceVersionId`, so they are found from documented data only: each asset's
+//!   `assignedCount` (Get Assets) is compared with the view's count of its assignments, and the
+//!   assets whose counts differ have their assignments read again (`adamId=`) and replaced;
+//!   the periodic full sync catches anything counts cannot show (a removal and an addition of
+//!   the same asset cancelling out). Apple's 9721 (unknown version) falls back to a full sync.
 //! - Every traversal goes through `apple-vpp`'s pagination engine: when the `versionId` changes
 //!   between pages, it starts again from the first page, and what the abandoned traversal listed
 //!   counts for nothing (a full sync removes at the end what only it listed).
@@ -126,13 +130,16 @@ pub async fn sync(
             && state.assignments_version_id.is_some()
             && state.users_version_id.is_some()
         {
-            run.assets().await?;
+            let counts = run.assets().await?;
             let a = run.assignments(state.assignments_version_id.clone()).await;
             let u = match a {
-                Ok(v) => {
-                    state.assignments_version_id = v.or(state.assignments_version_id.take());
-                    run.users(state.users_version_id.clone()).await
-                }
+                Ok(v) => match run.recount(&counts).await {
+                    Ok(_) => {
+                        state.assignments_version_id = v.or(state.assignments_version_id.take());
+                        run.users(state.users_version_id.clone()).await
+                    }
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match u {

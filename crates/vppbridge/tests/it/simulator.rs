@@ -3,8 +3,11 @@
 //! delivery retries and every fault mode.
 
 mod faults;
+mod lookup;
 mod notifications;
+mod nulls;
 mod reads;
+mod versions;
 mod writes;
 
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,5 @@
-//! The assets traversal: every asset, then the view's slice replaced by what Apple listed.
+//! The assets traversal: every asset, then the view's slice replaced by what Apple listed; the
+//! `assignedCount` of each asset is handed back for the incremental sync's recount.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,9 @@ use crate::view::Bucket;
 use crate::view::keys::asset_key;
 
 impl Run<'_> {
-    pub(in crate::sync) async fn assets(&mut self) -> Result<(), SyncError> {
+    /// Reads every asset and writes them; returns each adamId's `assignedCount` (summed over
+    /// its pricing params).
+    pub(in crate::sync) async fn assets(&mut self) -> Result<BTreeMap<String, i64>, SyncError> {
         let client = self.loc.client();
         let location = self.loc.id.clone();
         let mut truth = BTreeMap::new();
@@ -46,6 +49,11 @@ impl Run<'_> {
         })
         .await?;
         self.loc.note_known_assets(truth.len());
-        self.replace(Bucket::Assets, truth).await
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for a in truth.values() {
+            *counts.entry(a.adam_id.clone()).or_default() += a.assigned_count;
+        }
+        self.replace(Bucket::Assets, truth).await?;
+        Ok(counts)
     }
 }

@@ -1,5 +1,5 @@
-//! The assignments traversal: incremental (every assignment changed or removed since a version,
-//! then written) and full (each page written while later pages are fetched).
+//! The assignments traversal: incremental (every assignment Apple lists as changed since a
+//! version, then written; removals are found by `recount`) and full (each page written while later pages are fetched).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -32,7 +32,6 @@ impl Run<'_> {
         let location = self.loc.id.clone();
         let incremental = since.is_some();
         let mut truth = BTreeMap::new();
-        let mut removed = Vec::new();
         let mut version = None;
         let fetch = |page_index| {
             let (client, since) = (&client, since.clone());
@@ -59,7 +58,6 @@ impl Run<'_> {
                         // What was listed belongs to a version that is gone.
                         Event::Restart { .. } => {
                             truth.clear();
-                            removed.clear();
                             version = None;
                             return Ok(());
                         }
@@ -71,17 +69,15 @@ impl Run<'_> {
                         let a = AssignmentRef::from(a);
                         truth.insert(assignment_key(&location, &a)?, a);
                     }
-                    for a in r.removed_assignments.iter().flatten() {
-                        removed.push(assignment_key(&location, &AssignmentRef::from(a))?);
-                    }
+                    // A `removedAssignments` field (the simulator's extension, not Apple's)
+                    // is ignored: removals are found by `recount`.
                     Ok(())
                 },
             )
             .await?;
         self.loc.note_pages(truth.len(), pages);
-        let mut writes: Vec<(String, Option<AssignmentRef>)> =
-            removed.into_iter().map(|k| (k, None)).collect();
-        writes.extend(truth.into_iter().map(|(k, v)| (k, Some(v))));
+        let writes: Vec<(String, Option<AssignmentRef>)> =
+            truth.into_iter().map(|(k, v)| (k, Some(v))).collect();
         self.apply(Bucket::Assignments, writes).await?;
         Ok(version)
     }

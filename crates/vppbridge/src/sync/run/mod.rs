@@ -7,11 +7,14 @@
 //! - [`assets`], [`users`]: read everything, then write.
 //! - [`assignments`]: incremental (read, then write) and full (each page written while later
 //!   pages are fetched, started over when the traversal restarts).
+//! - [`recount`]: the incremental sync's removal check (each asset's `assignedCount` against
+//!   the view; only the assets that differ read again).
 //!
 //! Must not page by hand: every paginated read goes through [`Pages`].
 
 mod assets;
 mod assignments;
+mod recount;
 mod users;
 mod write;
 

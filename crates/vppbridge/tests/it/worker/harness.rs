@@ -40,6 +40,8 @@ pub fn sim_config(seed: SeedSpec) -> SimConfig {
         faults: Faults::default(),
         seed,
         token_lifetime: chrono::Duration::days(365),
+        ext_removed_assignments: false,
+        content_metadata_url: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! simulator).
 
 mod consumer;
+mod drift;
 mod guard;
 mod harness;
 mod once;
