@@ -50,7 +50,9 @@ pub struct DesiredValue {
 }
 
 /// Where an intent stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IntentState {
     /// Not sent to Apple yet (no record, or a record about an older desired value).

@@ -30,6 +30,8 @@ use super::track::{Phase, RequestRecord};
 use super::{Action, Pair};
 use crate::config::IntentsConfig;
 use crate::location::{ErrorAction, Location};
+use crate::view::keys::state_key;
+use crate::view::state::SyncState;
 use outcome::End;
 
 /// How long the desired keys must be quiet before a change is planned.
@@ -111,6 +113,17 @@ impl Converger {
     /// When NATS fails.
     pub async fn pass(&self) -> anyhow::Result<()> {
         let id = &self.loc.id;
+        // Until the first full sync the view knows neither what Apple holds nor which assets
+        // are Books: planning then would send what is already done.
+        let sync: Option<SyncState> = self
+            .loc
+            .applier
+            .view()
+            .state(&state_key(id, "sync")?)
+            .await?;
+        if sync.is_none_or(|s| s.last_full_sync.is_none()) {
+            return Ok(());
+        }
         let requests = self.store.requests(id).await?;
         let mut snap = self.store.snapshot(id, &requests).await?;
         let mut resolved = false;

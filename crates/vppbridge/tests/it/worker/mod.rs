@@ -2,8 +2,8 @@
 //! simulator).
 
 mod consumer;
-mod harness;
+pub(crate) mod harness;
 mod sim;
-mod support;
+pub(crate) mod support;
 mod sync_restart;
 mod view;
