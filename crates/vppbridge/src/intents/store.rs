@@ -1,8 +1,10 @@
 //! The intent buckets (`vpp-desired`, `vpp-intents`, `vpp-intent-requests`) and the read of the
 //! view a pass needs, as a [`Snapshot`].
 //!
-//! Reads of a location's keys go through one ordered consumer on the last message per subject
-//! (one pass, not one request per key); many writes go out concurrently (bounded).
+//! Reads of a location's keys go through one ordered pull consumer on the last message per
+//! subject (one pass, not one request per key; pulled, so a burst of tens of thousands of keys
+//! is never dropped as a slow push subscriber's would be); many writes go out concurrently
+//! (bounded).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +22,10 @@ use crate::view::{Bucket, View};
 
 /// Writes in flight at once.
 const CONCURRENT_WRITES: usize = 128;
+/// Messages per fetch of a listing.
+const FETCH_BATCH: usize = 1000;
+/// Longest listing of one location's keys in one bucket before it is given up as an error.
+pub const SCAN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Handles on the intent buckets and the view.
 #[derive(Debug, Clone)]
@@ -28,7 +34,6 @@ pub struct Store {
     intents: kv::Store,
     requests: kv::Store,
     view: View,
-    client: async_nats::Client,
 }
 
 fn nats_err(bucket: &str, what: &str, e: impl std::fmt::Display) -> anyhow::Error {
@@ -53,53 +58,85 @@ impl Store {
             intents: open(INTENTS_BUCKET).await?,
             requests: open(INTENT_REQUESTS_BUCKET).await?,
             view: View::open(js).await?,
-            client: js.client(),
         })
     }
 
-    /// Live keys of `store` under `<location>.>` with their value and revision.
+    /// Live keys of `store` under `<location>.>` with their value and revision (an error after
+    /// [`SCAN_TIMEOUT`]).
     async fn scan(
+        &self,
+        store: &kv::Store,
+        location: &str,
+    ) -> anyhow::Result<BTreeMap<String, (Bytes, u64)>> {
+        tokio::time::timeout(SCAN_TIMEOUT, self.scan_all(store, location))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "listing {location}.> in key-value bucket {} took longer than {SCAN_TIMEOUT:?}; is NATS overloaded?",
+                    store.name
+                )
+            })?
+    }
+
+    async fn scan_all(
         &self,
         store: &kv::Store,
         location: &str,
     ) -> anyhow::Result<BTreeMap<String, (Bytes, u64)>> {
         let name = store.name.clone();
         let filter = format!("{}{location}.>", store.prefix);
+        // An ephemeral pull consumer read with no-wait fetches: the read ends when a fetch
+        // comes back empty. (The per-message `pending` count of a last-per-subject consumer
+        // does not reliably reach 0 while keys are being overwritten in a history-1 bucket.)
         let consumer = store
             .stream
-            .create_consumer(jetstream::consumer::push::OrderedConfig {
-                deliver_subject: self.client.new_inbox(),
+            .create_consumer(jetstream::consumer::pull::Config {
                 filter_subject: filter,
                 deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
                 replay_policy: jetstream::consumer::ReplayPolicy::Instant,
+                ack_policy: jetstream::consumer::AckPolicy::None,
+                inactive_threshold: std::time::Duration::from_secs(30),
                 ..Default::default()
             })
             .await
             .map_err(|e| nats_err(&name, "list", e))?;
         let mut out = BTreeMap::new();
-        if consumer.cached_info().num_pending == 0 {
-            return Ok(out);
-        }
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| nats_err(&name, "list", e))?;
-        while let Some(m) = messages.next().await {
-            let m = m.map_err(|e| nats_err(&name, "list", e))?;
-            let info = m.info().map_err(|e| nats_err(&name, "list", e))?;
-            let (pending, seq) = (info.pending, info.stream_sequence);
-            let is_put = m
-                .headers
-                .as_ref()
-                .and_then(|h| h.get("KV-Operation"))
-                .is_none();
-            if is_put && let Some(key) = m.subject.as_str().strip_prefix(store.prefix.as_str()) {
-                out.insert(key.to_owned(), (m.payload.clone(), seq));
+        loop {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(FETCH_BATCH)
+                .messages()
+                .await
+                .map_err(|e| nats_err(&name, "list", e))?;
+            let mut got = 0;
+            while let Some(m) = batch.next().await {
+                let m = m.map_err(|e| nats_err(&name, "list", e))?;
+                got += 1;
+                let seq = m
+                    .info()
+                    .map_err(|e| nats_err(&name, "list", e))?
+                    .stream_sequence;
+                let is_put = m
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("KV-Operation"))
+                    .is_none();
+                if let Some(key) = m.subject.as_str().strip_prefix(store.prefix.as_str()) {
+                    if is_put {
+                        out.insert(key.to_owned(), (m.payload.clone(), seq));
+                    } else {
+                        out.remove(key);
+                    }
+                }
             }
-            if pending == 0 {
+            if got == 0 {
                 break;
             }
         }
+        let _ = store
+            .stream
+            .delete_consumer(consumer.cached_info().name.as_str())
+            .await;
         Ok(out)
     }
 

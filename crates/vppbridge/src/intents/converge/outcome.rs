@@ -231,8 +231,11 @@ impl Converger {
             }
             records.push((key, rec));
         }
+        // Events first: a record is written only once its event is stored, so an event that
+        // could not be published is tried again at the next pass (its id makes it one message).
+        let unpublished = self.publish(events).await;
+        records.retain(|(k, _)| !unpublished.contains(k));
         self.store.put_records(records).await?;
-        self.publish(events).await;
         Ok(())
     }
 
@@ -264,8 +267,12 @@ impl Converger {
         }
     }
 
-    /// Publishes intent events (deduplicated by a stable id: key, revision, state, eventId).
-    async fn publish(&self, events: Vec<(IntentOutcome, IntentEventData)>) {
+    /// Publishes intent events (deduplicated by a stable id: key, revision, state, eventId);
+    /// returns the keys whose event JetStream did not store.
+    async fn publish(
+        &self,
+        events: Vec<(IntentOutcome, IntentEventData)>,
+    ) -> std::collections::BTreeSet<String> {
         let publisher = self.loc.applier.publisher().clone();
         let loc = self.loc.id.clone();
         let time: DateTime<Utc> = Utc::now();
@@ -288,18 +295,21 @@ impl Converger {
                     Some(data.key.clone()),
                     data,
                 );
+                let key = event.data.key.clone();
                 publisher
                     .publish_json(subject(&loc), &msg_id, &event)
                     .await
                     .err()
+                    .map(|e| (key, e))
             }
         }))
         .buffer_unordered(128)
         .filter_map(|e| async move { e })
         .collect::<Vec<_>>()
         .await;
-        if let Some(e) = failures.first() {
-            tracing::error!(location = %loc, failed = failures.len(), error = %e, "intents: cannot publish intent events (the records are written; `vppbridge intents` shows them)");
+        if let Some((_, e)) = failures.first() {
+            tracing::error!(location = %loc, failed = failures.len(), error = %e, "intents: cannot publish intent events; they are tried again at the next pass");
         }
+        failures.into_iter().map(|(k, _)| k).collect()
     }
 }
