@@ -22,6 +22,8 @@
 //!   [`changes::ChangePublisher`] of change, alert and dead-letter events (`vpp.changes.>`,
 //!   `vpp.alerts.>`, `vpp.dlq.>`).
 //! - [`sync`]: full and incremental syncs against Apple.
+//! - [`intents`]: declarative licensing: `vpp-desired` (the MDM's wishes) converged with Apple
+//!   per location, in batches under the location's rate limiter, each write tracked to its end.
 //!
 //! Beside them: [`config`] (the TOML file), [`token`] (content tokens), [`secret`] (notification
 //! secrets), [`nats`] (connection and stream/bucket set-up), [`register`] (Client Config
@@ -30,9 +32,10 @@
 //! `apple-vpp` and `apple-vpp-types` crates; the simulator, the demo and the benchmarks live in
 //! `vppbridge-sim` and `vppbridge-dev`.
 //!
-//! Dependencies between modules go one way (no cycles): `worker` → `sync` → `location` →
-//! `changes` → `view` → `nats` → `config` (`changes` also uses the pure `reconcile` for count
-//! deltas); `events` depends on no other module, `reconcile` and `ingest` only on `events`; `http` never reaches `worker`, `sync` or `view`.
+//! Dependencies between modules go one way (no cycles): `worker` → `intents` → `location`;
+//! `worker` → `sync` → `location` → `changes` → `view` → `nats` → `config` (`changes` also uses
+//! the pure `reconcile` for count deltas); `events` depends on no other module, `reconcile` and
+//! `ingest` only on `events`; `http` never reaches `worker`, `sync` or `view`.
 
 pub mod app;
 pub mod changes;
@@ -42,6 +45,7 @@ pub mod events;
 pub mod files;
 pub mod http;
 pub mod ingest;
+pub mod intents;
 pub mod location;
 pub mod metrics;
 pub mod nats;

@@ -224,6 +224,8 @@ impl DemoEnv {
                 full_interval_secs: 0,
                 users_active_only: true,
             },
+            // Nothing desired: the converger only reads an empty vpp-desired.
+            intents: vppbridge::config::IntentsConfig::default(),
             locations: vec![LocationConfig {
                 id: location.clone(),
                 token_file: token_file.clone(),

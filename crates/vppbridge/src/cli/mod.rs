@@ -70,6 +70,14 @@ pub enum Command {
     Assignments(crate::view::cli::AssignmentsArgs),
     /// Print each location's health.
     Status(crate::view::cli::StatusArgs),
+    /// Desire licenses: write `assigned` keys to `vpp-desired` (the worker makes Apple agree).
+    Assign(crate::intents::cli::DesireArgs),
+    /// Desire no licenses: write `unassigned` keys to `vpp-desired`.
+    Unassign(crate::intents::cli::DesireArgs),
+    /// Print the managed keys of a location and where each stands.
+    Intents(crate::intents::cli::IntentsArgs),
+    /// Print the Apple requests the converger would send now (sends nothing).
+    Plan(crate::intents::cli::PlanArgs),
     /// The event contract's JSON Schemas.
     Schemas {
         /// The schemas command.
@@ -174,6 +182,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume(args) => crate::view::cli::resume(config_path, args).await,
         Command::Assignments(args) => crate::view::cli::assignments(config_path, args).await,
         Command::Status(args) => crate::view::cli::status(config_path, args).await,
+        Command::Assign(args) => {
+            crate::intents::cli::desire_command(
+                config_path,
+                args,
+                crate::events::intents::Desired::Assigned,
+            )
+            .await
+        }
+        Command::Unassign(args) => {
+            crate::intents::cli::desire_command(
+                config_path,
+                args,
+                crate::events::intents::Desired::Unassigned,
+            )
+            .await
+        }
+        Command::Intents(args) => crate::intents::cli::intents_command(config_path, args).await,
+        Command::Plan(args) => crate::intents::cli::plan_command(config_path, args).await,
         Command::Schemas {
             cmd: SchemasCmd::Write { dir },
         } => crate::events::schemas::write_command(&dir),

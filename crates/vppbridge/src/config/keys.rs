@@ -68,6 +68,17 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "users_active_only",
         ],
     ),
+    (
+        "intents",
+        &[
+            "enabled",
+            "interval_ms",
+            "status_poll_after_secs",
+            "status_poll_interval_secs",
+            "resend_after_secs",
+            "max_attempts",
+        ],
+    ),
 ];
 
 /// Keys of each `[[locations]]` entry.

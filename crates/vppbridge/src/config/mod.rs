@@ -40,6 +40,8 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// Periodic sync against Apple.
     pub sync: SyncConfig,
+    /// Declarative licensing: converging `vpp-desired` with Apple.
+    pub intents: IntentsConfig,
     /// The locations (one content token each).
     pub locations: Vec<LocationConfig>,
 }
@@ -261,6 +263,39 @@ impl Default for SyncConfig {
             incremental_interval_secs: 15 * 60,
             full_interval_secs: 24 * 60 * 60,
             users_active_only: true,
+        }
+    }
+}
+
+/// `[intents]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntentsConfig {
+    /// Run the converger of `vpp-desired` in the worker.
+    pub enabled: bool,
+    /// Milliseconds between two passes of a location's converger when nothing wakes it (a
+    /// change of `vpp-desired` does at once).
+    pub interval_ms: u64,
+    /// Seconds after a request was accepted before its Event Status is polled when no
+    /// notification settled it (Apple: 5 minutes).
+    pub status_poll_after_secs: u64,
+    /// Seconds between two Event Status polls of one request (Apple: at least 30).
+    pub status_poll_interval_secs: u64,
+    /// Seconds a request may stay PENDING before it is sent again, once (Apple: 10 minutes).
+    pub resend_after_secs: u64,
+    /// Requests sent for one desired value before a transient failure becomes `failed`.
+    pub max_attempts: u32,
+}
+
+impl Default for IntentsConfig {
+    fn default() -> Self {
+        IntentsConfig {
+            enabled: true,
+            interval_ms: 5000,
+            status_poll_after_secs: 300,
+            status_poll_interval_secs: 30,
+            resend_after_secs: 600,
+            max_attempts: 5,
         }
     }
 }

@@ -5,12 +5,15 @@
 //!   view changes.
 //! - [`alerts`]: what the worker publishes on `vpp.alerts.<location>` when a location needs
 //!   an operator.
+//! - [`intents`]: declarative licensing: the `vpp-desired` value the MDM writes, the
+//!   `vpp-intents` tracking record, and the intent events on `vpp.intents.<location>`.
 //!
 //! Pure types, no I/O. The JSON Schemas in `schemas/` are generated from these types
 //! (`vppbridge schemas write`), and a test fails when the files and the types disagree.
 
 pub mod alerts;
 pub mod changes;
+pub mod intents;
 pub mod notification;
 pub mod schemas;
 

@@ -51,8 +51,10 @@ pub fn all() -> Vec<(String, Value)> {
         super::changes::schemas()
             .into_iter()
             .chain(super::alerts::schemas())
+            .chain(super::intents::schemas())
             .map(|(event_type, schema)| (file_name(&event_type), schema)),
     )
+    .chain(super::intents::value_schemas())
     .collect()
 }
 

@@ -24,6 +24,8 @@ pub const CHANGES_STREAM: &str = "VPP_CHANGES";
 pub const ALERTS_STREAM: &str = "VPP_ALERTS";
 /// Dead letters (`vpp.dlq.>`).
 pub const DLQ_STREAM: &str = "VPP_DLQ";
+/// Intent events (`vpp.intents.>`).
+pub const INTENTS_STREAM: &str = "VPP_INTENTS";
 /// Assets by location and (adamId, pricingParam).
 pub const ASSETS_BUCKET: &str = "vpp-assets";
 /// Assignments by location, asset and target.
@@ -32,6 +34,12 @@ pub const ASSIGNMENTS_BUCKET: &str = "vpp-assignments";
 pub const USERS_BUCKET: &str = "vpp-users";
 /// Per-location state (`<location>.uid`, sync versions, pause flags, ...).
 pub const STATE_BUCKET: &str = "vpp-state";
+/// Desired assignments, written by the MDM (same keys as [`ASSIGNMENTS_BUCKET`]).
+pub const DESIRED_BUCKET: &str = "vpp-desired";
+/// vppbridge's tracking record of each desired key (same keys as [`DESIRED_BUCKET`]).
+pub const INTENTS_BUCKET: &str = "vpp-intents";
+/// Apple write requests sent for intents, by `<location>.<request id>`, until their outcome.
+pub const INTENT_REQUESTS_BUCKET: &str = "vpp-intent-requests";
 
 /// Subjects of [`NOTIFICATIONS_STREAM`].
 pub const NOTIFICATIONS_SUBJECTS: &str = "vpp.notifications.>";
@@ -41,20 +49,26 @@ pub const CHANGES_SUBJECTS: &str = "vpp.changes.>";
 pub const ALERTS_SUBJECTS: &str = "vpp.alerts.>";
 /// Subjects of [`DLQ_STREAM`].
 pub const DLQ_SUBJECTS: &str = "vpp.dlq.>";
+/// Subjects of [`INTENTS_STREAM`].
+pub const INTENTS_SUBJECTS: &str = "vpp.intents.>";
 
 /// Every stream [`setup`] creates.
-pub const STREAMS: [&str; 4] = [
+pub const STREAMS: [&str; 5] = [
     NOTIFICATIONS_STREAM,
     CHANGES_STREAM,
     ALERTS_STREAM,
     DLQ_STREAM,
+    INTENTS_STREAM,
 ];
 /// Every key-value bucket [`setup`] creates.
-pub const BUCKETS: [&str; 4] = [
+pub const BUCKETS: [&str; 7] = [
     ASSETS_BUCKET,
     ASSIGNMENTS_BUCKET,
     USERS_BUCKET,
     STATE_BUCKET,
+    DESIRED_BUCKET,
+    INTENTS_BUCKET,
+    INTENT_REQUESTS_BUCKET,
 ];
 
 /// The shortest duplicate window accepted: Apple's repeats come within minutes.
@@ -178,6 +192,12 @@ pub async fn setup(js: &jetstream::Context, cfg: &NatsConfig) -> Result<(), Setu
             MIN_DUPLICATE_WINDOW,
         ),
         (DLQ_STREAM, DLQ_SUBJECTS, day * 30, MIN_DUPLICATE_WINDOW),
+        (
+            INTENTS_STREAM,
+            INTENTS_SUBJECTS,
+            day * 30,
+            MIN_DUPLICATE_WINDOW,
+        ),
     ];
     for (name, subjects, max_age, duplicate_window) in streams {
         js.create_or_update_stream(stream::Config {

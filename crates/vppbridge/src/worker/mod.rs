@@ -125,6 +125,12 @@ pub async fn run(
     let mut background = JoinSet::new();
     background.spawn(checks(shared.clone(), shutdown.clone()));
     for loc in shared.locations.values() {
+        background.spawn(crate::intents::converge::run(
+            loc.clone(),
+            js.clone(),
+            config.intents.clone(),
+            shutdown.clone(),
+        ));
         background.spawn(crate::sync::schedule(
             loc.clone(),
             config.sync.clone(),

@@ -4,6 +4,7 @@
 mod apple_client;
 mod deploy;
 mod faults;
+mod intents;
 mod receiver;
 mod simulator;
 mod support;

@@ -4,9 +4,9 @@
 mod consumer;
 mod drift;
 mod guard;
-mod harness;
+pub(crate) mod harness;
 mod once;
 mod sim;
-mod support;
+pub(crate) mod support;
 mod sync_restart;
 mod view;
