@@ -144,7 +144,6 @@ async fn intent_events(h: &Harness) -> Vec<(String, String)> {
 #[tokio::test]
 async fn twenty_apps_on_a_thousand_devices_converge_in_one_associate_and_reapplying_sends_nothing()
 {
-    vppbridge::cli::init_logging_with(vppbridge::cli::LogFormat::Text, "vppbridge::intents=info");
     let h = intents_harness(seed(25, 1000, None)).await;
     let apps: Vec<Asset> = h.apps().await.into_iter().take(20).collect();
     assert_eq!(apps.len(), 20, "the seed has 20 Apps among 25 assets");
