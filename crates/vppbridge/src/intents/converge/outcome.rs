@@ -181,6 +181,8 @@ impl Converger {
         let now = Utc::now();
         let mut records = Vec::new();
         let mut events = Vec::new();
+        // One info line per pass with the outcomes by state; one debug line per key.
+        let mut ended: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
         for (key, end) in ends {
             let Some(d) = snap.desired.get(&key) else {
                 continue;
@@ -226,13 +228,17 @@ impl Converger {
             if let Some(o) = outcome
                 && old.map(|r| r.state) != Some(state)
             {
-                tracing::info!(location = %self.loc.id, key, state = state.as_str(), event_id = rec.event_id.as_deref().unwrap_or(""), error_number = rec.error_number.unwrap_or(0), "intents: outcome");
+                tracing::debug!(location = %self.loc.id, key, state = state.as_str(), event_id = rec.event_id.as_deref().unwrap_or(""), error_number = rec.error_number.unwrap_or(0), "intents: outcome");
+                *ended.entry(state.as_str()).or_insert(0usize) += 1;
                 events.push((o, self.event_data(&key, &d.pair, d, &rec)));
             }
             records.push((key, rec));
         }
         // Events first: a record is written only once its event is stored, so an event that
         // could not be published is tried again at the next pass (its id makes it one message).
+        if !ended.is_empty() {
+            tracing::info!(location = %self.loc.id, outcomes = ?ended, "intents: outcomes");
+        }
         let unpublished = self.publish(events).await;
         records.retain(|(k, _)| !unpublished.contains(k));
         self.store.put_records(records).await?;
