@@ -14,6 +14,16 @@ use crate::sync::error::SyncError;
 use crate::view::Bucket;
 use crate::view::keys::assignment_key;
 
+/// What [`Run::list_assignments`] read.
+pub(in crate::sync) struct Listing {
+    /// The assignments, by view key.
+    pub(in crate::sync) truth: BTreeMap<String, AssignmentRef>,
+    /// The first page's `versionId` (of the last traversal).
+    pub(in crate::sync) version: Option<String>,
+    /// Pages of the last traversal.
+    pub(in crate::sync) pages: u32,
+}
+
 /// What the full sync's reader hands its writer.
 enum Listed {
     /// One page's assignments, by key.
@@ -28,26 +38,62 @@ impl Run<'_> {
         &mut self,
         since: Option<String>,
     ) -> Result<Option<String>, SyncError> {
+        if since.is_none() {
+            let client = self.loc.client();
+            let fetch = |page_index| {
+                let client = &client;
+                async move {
+                    client
+                        .assignments_page(&AssignmentsQuery {
+                            page_index,
+                            ..Default::default()
+                        })
+                        .await
+                }
+            };
+            return self.assignments_full(fetch).await;
+        }
+        // A `removedAssignments` field (the simulator's extension, not Apple's) is ignored:
+        // removals are found by `recount`.
+        let listed = self
+            .list_assignments(AssignmentsQuery {
+                since_version_id: since,
+                ..Default::default()
+            })
+            .await?;
+        self.loc.note_pages(listed.truth.len(), listed.pages);
+        let writes: Vec<(String, Option<AssignmentRef>)> = listed
+            .truth
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        self.apply(Bucket::Assignments, writes).await?;
+        Ok(listed.version)
+    }
+
+    /// Every assignment `query` lists (its `page_index` is set per page), by key, from the last
+    /// traversal when the `versionId` changed midway. With an `adam_id` filter, only that
+    /// asset's assignments are kept, whatever else a page holds.
+    pub(in crate::sync) async fn list_assignments(
+        &mut self,
+        query: AssignmentsQuery,
+    ) -> Result<Listing, SyncError> {
         let client = self.loc.client();
         let location = self.loc.id.clone();
-        let incremental = since.is_some();
+        let only = query.adam_id.clone();
         let mut truth = BTreeMap::new();
         let mut version = None;
         let fetch = |page_index| {
-            let (client, since) = (&client, since.clone());
+            let (client, query) = (&client, query.clone());
             async move {
                 client
                     .assignments_page(&AssignmentsQuery {
                         page_index,
-                        since_version_id: since,
-                        ..Default::default()
+                        ..query
                     })
                     .await
             }
         };
-        if !incremental {
-            return self.assignments_full(fetch).await;
-        }
         let pages = self
             .traverse(
                 "assignments",
@@ -65,21 +111,23 @@ impl Run<'_> {
                     if version.is_none() {
                         version = r.page.version_id.clone();
                     }
-                    for a in &r.assignments {
+                    for a in r
+                        .assignments
+                        .iter()
+                        .filter(|a| only.as_deref().is_none_or(|id| a.adam_id.as_str() == id))
+                    {
                         let a = AssignmentRef::from(a);
                         truth.insert(assignment_key(&location, &a)?, a);
                     }
-                    // A `removedAssignments` field (the simulator's extension, not Apple's)
-                    // is ignored: removals are found by `recount`.
                     Ok(())
                 },
             )
             .await?;
-        self.loc.note_pages(truth.len(), pages);
-        let writes: Vec<(String, Option<AssignmentRef>)> =
-            truth.into_iter().map(|(k, v)| (k, Some(v))).collect();
-        self.apply(Bucket::Assignments, writes).await?;
-        Ok(version)
+        Ok(Listing {
+            truth,
+            version,
+            pages,
+        })
     }
 
     /// A full read of every assignment. Each page's adds and changes are written (against the

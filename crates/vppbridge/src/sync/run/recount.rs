@@ -6,15 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use apple_vpp::paginate::Event;
-use apple_vpp::types::{AssignmentsQuery, GetAssignmentsResponse};
+use apple_vpp::types::AssignmentsQuery;
 
 use super::{Run, decode_live};
 use crate::events::notification::AssignmentRef;
 use crate::reconcile::diff;
 use crate::sync::error::SyncError;
 use crate::view::Bucket;
-use crate::view::keys::assignment_key;
 
 /// The adamIds whose count in `apple` differs from the view's count in `held` (an adamId
 /// missing on one side counts 0 there).
@@ -53,7 +51,14 @@ impl Run<'_> {
         }
         let stale = differing(apple, &held);
         for adam_id in &stale {
-            let truth = self.assignments_of(adam_id).await?;
+            // Every pricing param of the asset: Apple's filter is the adamId.
+            let truth = self
+                .list_assignments(AssignmentsQuery {
+                    adam_id: Some(adam_id.clone()),
+                    ..Default::default()
+                })
+                .await?
+                .truth;
             let view = by_adam.remove(adam_id).unwrap_or_default();
             let writes = diff(&view, &truth);
             let n = self
@@ -73,54 +78,6 @@ impl Run<'_> {
             tracing::debug!(location = %location, assets = stale.len(), "assignedCount differed from the view: those assets' assignments were read again");
         }
         Ok(stale.len())
-    }
-
-    /// Every assignment of `adam_id` (all its pricing params), by key.
-    async fn assignments_of(
-        &mut self,
-        adam_id: &str,
-    ) -> Result<BTreeMap<String, AssignmentRef>, SyncError> {
-        let client = self.loc.client();
-        let location = self.loc.id.clone();
-        let mut truth = BTreeMap::new();
-        let fetch = |page_index| {
-            let client = &client;
-            async move {
-                client
-                    .assignments_page(&AssignmentsQuery {
-                        page_index,
-                        adam_id: Some(adam_id.to_owned()),
-                        ..Default::default()
-                    })
-                    .await
-            }
-        };
-        self.traverse(
-            "assignments",
-            fetch,
-            |event: Event<GetAssignmentsResponse>| {
-                let r = match event {
-                    Event::Page(r) => r,
-                    // What was listed belongs to a version that is gone.
-                    Event::Restart { .. } => {
-                        truth.clear();
-                        return Ok(());
-                    }
-                };
-                // Apple's filter is adamId; anything else listed is not this asset's.
-                for a in r
-                    .assignments
-                    .iter()
-                    .filter(|a| a.adam_id.as_str() == adam_id)
-                {
-                    let a = AssignmentRef::from(a);
-                    truth.insert(assignment_key(&location, &a)?, a);
-                }
-                Ok(())
-            },
-        )
-        .await?;
-        Ok(truth)
     }
 }
 
