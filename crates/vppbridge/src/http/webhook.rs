@@ -54,6 +54,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome (the metrics export each one at 0 from the start).
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Accepted,
+        Outcome::Duplicate,
+        Outcome::Unauthorized,
+        Outcome::Invalid,
+        Outcome::TooLarge,
+        Outcome::UnsupportedMediaType,
+        Outcome::UidMismatch,
+        Outcome::BodyTimeout,
+        Outcome::Overloaded,
+        Outcome::Unavailable,
+    ];
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -380,4 +394,19 @@ async fn read_limited(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn every_outcome_is_exported_at_zero_from_the_start() {
+        let ours: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(
+            ours,
+            crate::metrics::zero::NOTIFICATION_OUTCOMES,
+            "metrics::zero::NOTIFICATION_OUTCOMES must list every webhook outcome"
+        );
+    }
 }

@@ -10,7 +10,7 @@
 //! the OpenMetrics exposition into the Prometheus text format for scrapers that ask for it.
 
 pub mod text;
-mod zero;
+pub(crate) mod zero;
 
 use std::sync::Arc;
 

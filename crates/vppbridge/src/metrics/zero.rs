@@ -11,23 +11,16 @@
 use super::{Loc, LocEndpointOutcome, LocKind, LocKindOutcome, LocReason, LocTypeOutcome, Metrics};
 use crate::events::alerts::AlertKind;
 use crate::events::changes::ChangeKind;
+use crate::events::notification::KINDS;
 
-/// Notification types as the receiver and the worker label them (`Notification::kind`), plus
-/// `none` for requests refused before the body was read.
-pub const NOTIFICATION_TYPES: [&str; 9] = [
-    "none",
-    "asset_management",
-    "asset_count",
-    "user_management",
-    "user_associated",
-    "test_notification",
-    "subscription_management",
-    "subscription_count",
-    "unknown",
-];
+/// Notification types as the receiver and the worker label them (`Notification::kind`, the
+/// event contract's [`KINDS`]), plus `none` for requests refused before the body was read.
+fn notification_types() -> impl Iterator<Item = &'static str> {
+    std::iter::once("none").chain(KINDS)
+}
 
-/// The receiver's outcomes (`http::webhook::Outcome`).
-pub const NOTIFICATION_OUTCOMES: [&str; 9] = [
+/// The receiver's outcomes (`http::Outcome::ALL`; a test there keeps the two lists equal).
+pub const NOTIFICATION_OUTCOMES: [&str; 10] = [
     "accepted",
     "duplicate",
     "unauthorized",
@@ -35,6 +28,7 @@ pub const NOTIFICATION_OUTCOMES: [&str; 9] = [
     "too_large",
     "unsupported_media_type",
     "uid_mismatch",
+    "body_timeout",
     "overloaded",
     "unavailable",
 ];
@@ -84,7 +78,7 @@ impl Metrics {
     }
 
     fn zero_notifications(&self, location: &str) {
-        for t in NOTIFICATION_TYPES {
+        for t in notification_types() {
             for outcome in NOTIFICATION_OUTCOMES {
                 let _ = self.notifications.get_or_create(&LocTypeOutcome {
                     location: location.to_owned(),
@@ -99,7 +93,7 @@ impl Metrics {
     pub fn zero_location(&self, location: &str) {
         let loc = || location.to_owned();
         self.zero_notifications(location);
-        for t in NOTIFICATION_TYPES {
+        for t in notification_types() {
             for outcome in RECONCILE_OUTCOMES {
                 let _ = self.reconciliations.get_or_create(&LocTypeOutcome {
                     location: loc(),
