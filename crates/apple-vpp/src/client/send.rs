@@ -297,3 +297,39 @@ fn outcome_label<T>(r: &Result<T, AppleError>) -> &'static str {
         Err(AppleError::Unexpected { .. }) => "unexpected",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::OUTCOMES;
+
+    #[test]
+    fn every_outcome_label_is_listed() {
+        let errors = [
+            AppleError::RateLimited { retry_after: None },
+            AppleError::Transient {
+                detail: String::new(),
+                retry_after: None,
+            },
+            AppleError::TokenExpired,
+            AppleError::TokenRevoked,
+            AppleError::Permission {
+                error_number: None,
+                message: String::new(),
+            },
+            AppleError::OwnershipConflict {
+                ours: String::new(),
+                theirs: Default::default(),
+            },
+            AppleError::Unexpected {
+                status: 0,
+                body_excerpt: String::new(),
+            },
+        ];
+        let mut labels = vec![outcome_label(&Ok::<(), AppleError>(()))];
+        labels.extend(errors.into_iter().map(|e| outcome_label(&Err::<(), _>(e))));
+        for l in labels {
+            assert!(OUTCOMES.contains(&l), "{l} is not in OUTCOMES");
+        }
+    }
+}

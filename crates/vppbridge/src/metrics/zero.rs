@@ -36,31 +36,6 @@ pub const NOTIFICATION_OUTCOMES: [&str; 10] = [
 /// The worker's outcomes (`worker::verdict`).
 pub const RECONCILE_OUTCOMES: [&str; 4] = ["ok", "retry", "dead_lettered", "held"];
 
-/// The Apple endpoints the client calls (`apple_vpp::client`).
-pub const APPLE_ENDPOINTS: [&str; 10] = [
-    "assets",
-    "assignments",
-    "client/config",
-    "service/config",
-    "status",
-    "users",
-    "assets/associate",
-    "assets/disassociate",
-    "assets/revoke",
-    "users/create",
-];
-
-/// The Apple client's outcomes (`apple_vpp::Observer`).
-pub const APPLE_OUTCOMES: [&str; 7] = [
-    "ok",
-    "rate_limited",
-    "transient",
-    "auth",
-    "permission",
-    "validation",
-    "unexpected",
-];
-
 /// Sync kinds and outcomes.
 const SYNC_KINDS: [&str; 2] = ["full", "incremental"];
 const SYNC_OUTCOMES: [&str; 2] = ["ok", "error"];
@@ -102,8 +77,8 @@ impl Metrics {
                 });
             }
         }
-        for endpoint in APPLE_ENDPOINTS {
-            for outcome in APPLE_OUTCOMES {
+        for endpoint in apple_vpp::observe::ENDPOINTS {
+            for outcome in apple_vpp::observe::OUTCOMES {
                 let labels = LocEndpointOutcome {
                     location: loc(),
                     endpoint: endpoint.to_owned(),
