@@ -130,6 +130,11 @@ pub struct IntentRecord {
     /// When it was first submitted for this desired value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<DateTime<Utc>>,
+    /// While waiting: the view's revision of the asset when Apple answered 9709. The key is
+    /// tried again only once the asset has changed since (a purchase, a freed license), never
+    /// on counts that have not yet caught up with the request that found no license.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_revision: Option<u64>,
     /// When the state last changed.
     pub updated_at: DateTime<Utc>,
 }

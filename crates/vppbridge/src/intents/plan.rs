@@ -26,6 +26,8 @@ pub struct AssetFacts {
     pub device_assignable: bool,
     /// Licenses available.
     pub available_count: i64,
+    /// The view's revision of the asset (0 when unknown).
+    pub revision: u64,
 }
 
 /// One desired key as read from `vpp-desired`.
@@ -121,6 +123,11 @@ pub fn decide(snap: &Snapshot) -> Decision {
             // Apple when notifications are lost); failed is not retried until it changes.
             Some(IntentState::Applied | IntentState::Failed) => continue,
             Some(IntentState::Waiting) => {
+                // Apple found no license: ask again only once the asset has changed since.
+                let seen = rec.and_then(|r| r.asset_revision).unwrap_or(0);
+                if snap.assets.get(&asset).is_none_or(|a| a.revision <= seen) {
+                    continue;
+                }
                 let since = rec.map(|r| r.updated_at).unwrap_or_default();
                 waiting
                     .entry(asset)

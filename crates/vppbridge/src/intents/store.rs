@@ -219,14 +219,18 @@ impl Store {
             .collect();
         let assets = self
             .view
-            .live(Bucket::Assets, location)
+            .slice(Bucket::Assets, location)
             .await?
             .into_values()
-            .filter_map(|v| serde_json::from_slice::<AssetValue>(&v).ok())
-            .map(|a| {
+            .filter_map(|c| {
+                let a = serde_json::from_slice::<AssetValue>(c.value.as_deref()?).ok()?;
+                Some((a, c.revision.unwrap_or(0)))
+            })
+            .map(|(a, revision)| {
                 let facts = AssetFacts {
                     device_assignable: a.device_assignable && a.product_type != "Book",
                     available_count: a.available_count,
+                    revision,
                 };
                 ((a.adam_id, a.pricing_param), facts)
             })

@@ -162,6 +162,7 @@ impl Converger {
                         error_message: None,
                         attempts: old.map_or(0, |r| r.attempts) + 1,
                         submitted_at: Some(old.and_then(|r| r.submitted_at).unwrap_or(now)),
+                        asset_revision: None,
                         updated_at: now,
                     },
                 ))
@@ -217,6 +218,12 @@ impl Converger {
                 error_message: error.map(|e| e.1),
                 attempts,
                 submitted_at: old.and_then(|r| r.submitted_at),
+                asset_revision: (state == IntentState::Waiting)
+                    .then(|| {
+                        let asset = (d.pair.adam_id.clone(), d.pair.pricing_param.clone());
+                        snap.assets.get(&asset).map(|a| a.revision)
+                    })
+                    .flatten(),
                 updated_at: now,
             };
             let outcome = match state {

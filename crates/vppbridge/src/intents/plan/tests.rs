@@ -133,6 +133,7 @@ fn record(state: IntentState, desired: Desired, revision: u64) -> IntentRecord {
         error_message: None,
         attempts: 1,
         submitted_at: None,
+        asset_revision: None,
         updated_at: Utc::now(),
     }
 }
@@ -141,6 +142,7 @@ fn app_facts(available: i64) -> AssetFacts {
     AssetFacts {
         device_assignable: true,
         available_count: available,
+        revision: 1,
     }
 }
 
@@ -202,6 +204,7 @@ fn a_book_is_never_sent_to_a_serial_number() {
         AssetFacts {
             device_assignable: false,
             available_count: 10,
+            revision: 1,
         },
     );
     let d = decide(&snap);
@@ -237,6 +240,26 @@ fn waiting_pairs_go_again_oldest_first_never_more_than_the_licenses() {
         .map(|(_, p)| p.clone())
         .collect();
     assert_eq!(sent, vec![pair(0, serial(4)), pair(0, serial(3))]);
+}
+
+#[test]
+fn a_waiting_pair_goes_again_only_once_the_asset_changed_after_its_9709() {
+    let p = pair(0, serial(1));
+    let mut snap = Snapshot::default();
+    let (k, e) = entry(&p, Desired::Assigned, 1);
+    let mut r = record(IntentState::Waiting, Desired::Assigned, 1);
+    r.asset_revision = Some(7);
+    snap.records.insert(k.clone(), r);
+    snap.desired.insert(k, e);
+    let asset = (p.adam_id.clone(), p.pricing_param.clone());
+    // The view still shows the licenses the request that found none was counted against.
+    let mut facts = app_facts(900);
+    facts.revision = 7;
+    snap.assets.insert(asset.clone(), facts.clone());
+    assert!(decide(&snap).send.is_empty(), "stale counts: nothing sent");
+    facts.revision = 8;
+    snap.assets.insert(asset, facts);
+    assert_eq!(decide(&snap).send[&Action::Associate].len(), 1);
 }
 
 #[test]
