@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::faults::Faults;
+use super::modes::TokenMode;
 use super::notify::{self, Outgoing};
 use super::seed;
 use super::server::{Shared, lock};
@@ -59,6 +60,7 @@ pub(crate) fn router(sim: Arc<Shared>) -> Router {
         .route("/_sim/locations/{u_id}/expire-token", post(expire_token))
         .route("/_sim/locations/{u_id}/renew-token", post(renew_token))
         .route("/_sim/locations/{u_id}/mdm-info", post(set_mdm_info))
+        .route("/_sim/locations/{u_id}/token-mode", post(set_token_mode))
         .route(
             "/_sim/locations/{u_id}/assignments/remove",
             post(remove_assignment),
@@ -303,6 +305,22 @@ async fn set_mdm_info(
     Json(info): Json<MdmInfo>,
 ) -> Result<StatusCode, AdminError> {
     with_location(&sim, &u_id, |l| l.mdm_info = Some(info))
+}
+
+/// The body of `POST /_sim/locations/{uId}/token-mode`.
+#[derive(Deserialize)]
+struct SetTokenMode {
+    mode: TokenMode,
+}
+
+/// Gives the location's token other privileges (`full`, `read-only`, `no-purchase`), as if a
+/// content manager with those had downloaded it; the token text stays the same.
+async fn set_token_mode(
+    State(sim): Sim,
+    Path(u_id): Path<String>,
+    Json(b): Json<SetTokenMode>,
+) -> Result<StatusCode, AdminError> {
+    with_location(&sim, &u_id, |l| l.token_mode = b.mode)
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::{Faults, RateLimitMode, SeedSpec, SimConfig, Simulator};
+use super::{Faults, RateLimitMode, SeedSpec, SimConfig, Simulator, TokenMode};
 
 /// Arguments of `vppbridge-sim`.
 #[derive(Debug, clap::Args)]
@@ -89,6 +89,10 @@ pub struct SimArgs {
     /// which answers minimal metadata for its assets).
     #[arg(long)]
     pub content_metadata_url: Option<String>,
+    /// What the locations' tokens may do: `full`, `read-only` (writes answer 9637) or
+    /// `no-purchase` (a content manager who can manage but not purchase).
+    #[arg(long, value_enum, default_value_t = TokenMode::Full)]
+    pub token_mode: TokenMode,
 }
 
 impl SimArgs {
@@ -102,6 +106,7 @@ impl SimArgs {
             token_lifetime: chrono::Duration::days(self.token_expires_in),
             ext_removed_assignments: self.ext_removed_assignments,
             content_metadata_url: self.content_metadata_url.clone(),
+            token_mode: self.token_mode,
             faults: Faults {
                 rate_limit_mode: self.rate_limit_mode,
                 error503_rate: self.error503_rate,
@@ -216,6 +221,8 @@ mod tests {
             "http200",
             "--error503-rate",
             "0.25",
+            "--token-mode",
+            "read-only",
         ])
         .config();
         assert_eq!((c.seed.assets, c.seed.devices, c.seed.seed), (3, 4, 9));
@@ -225,6 +232,7 @@ mod tests {
         assert!(c.allow_http_notifications);
         assert_eq!(c.faults.rate_limit_mode, RateLimitMode::Http200);
         assert_eq!(c.faults.error503_rate, 0.25);
+        assert_eq!(c.token_mode, TokenMode::ReadOnly);
         assert!(Wrap::try_parse_from(["sim", "--rate-limit-mode", "sometimes"]).is_err());
     }
 

@@ -30,6 +30,7 @@ pub(crate) const ERROR_CODES: &[(i32, u16, &str)] = &[
         400,
         "The Apple Account is already associated with another user",
     ),
+    (9637, 403, "Operation not allowed for facilitator accounts"),
     (9644, 503, "Service is in maintenance mode; try again later"),
     (9646, 429, "Too many requests for the organization"),
     (

@@ -104,6 +104,9 @@
 //!   shows per-app notifications); each attempt bounded by `notification_timeout`; after the
 //!   last attempt the notification is given up (§13 q2); a location's notifications leave in
 //!   order, retries do not hold up the next ones (ordering is undocumented, §5.2).
+//!   `https://` URLs are verified against the built-in roots plus the PEM file
+//!   [`SimConfig::extra_root_certs`] (default `$SSL_CERT_FILE`) — *chosen*, so a local receiver
+//!   with a local CA can be registered (Apple trusts public CAs only).
 //! - **Delivery faults** — *chosen* (test tool, modelling §5.2's "best effort" and duplicates):
 //!   `dropRate`: never sent (logged `dropped`); `duplicateRate`: delivered again with the same
 //!   `notificationId`; `reorderRate`: held until the next notification has gone out (at most
@@ -117,14 +120,23 @@
 //!   request log (every Apple call with `atMs`, status, `errorNumber`, `uId`; the last 100,000),
 //!   the delivery log (every attempt, TEST_NOTIFICATION included), the metadata lookup. Admin
 //!   calls change state at once, moving the versions of what they change.
-//! - **Not modelled**: subscriptions and unlimited assets (§5.8, §6.1), read-only and
-//!   facilitator tokens and their permission errors (9637/9647, §2), maintenance (9644). Event
+//! - **Token privileges** — *documented* §2: a read-only content manager's token may make the
+//!   reads only (Get Assets / Assignments / Users; *chosen*: Client Config's GET and Event
+//!   Status too, they change nothing); every POST answers 9637 (403) — *chosen*: Apple
+//!   documents the privilege, not the number for a read-only token, and 9637 is its one
+//!   "operation not allowed" (403). A content manager who can manage but not purchase may make
+//!   every call: the API has no purchase call (purchases happen in the portal: the admin
+//!   API's purchase here). [`TokenMode`]: `--token-mode`, [`SimConfig::token_mode`] and
+//!   `POST /_sim/locations/{uId}/token-mode` (`{"mode": "read-only"}`).
+//! - **Not modelled**: subscriptions and unlimited assets (§5.8, §6.1), facilitator and legacy
+//!   tokens (9637/9647 for those, §2), maintenance (9644). Event
 //!   records are kept for the simulator's lifetime (*chosen*: Apple is silent).
 
 pub mod cli;
 mod errors;
 pub mod faults;
 mod lookup;
+mod modes;
 mod notify;
 mod reads;
 mod routes;
@@ -140,6 +152,7 @@ mod admin;
 use std::time::Duration;
 
 pub use faults::{Faults, RateLimitMode};
+pub use modes::TokenMode;
 pub use server::{SimHandle, SimLocation, Simulator};
 
 /// How a simulator behaves. `Default` is realistic; tests shorten the delays.
@@ -170,6 +183,12 @@ pub struct SimConfig {
     /// `urls.contentMetadataLookup` in Service Config; `None`: the simulator's own
     /// `/_sim/lookup`, which answers minimal metadata for its assets.
     pub content_metadata_url: Option<String>,
+    /// A PEM file of extra root certificates trusted, besides the built-in ones, when
+    /// delivering notifications to `https://` URLs (a local CA for a local receiver). Defaults
+    /// to `$SSL_CERT_FILE`.
+    pub extra_root_certs: Option<std::path::PathBuf>,
+    /// What the seeded locations' tokens may do (the admin API changes it per location).
+    pub token_mode: TokenMode,
 }
 
 impl Default for SimConfig {
@@ -186,6 +205,8 @@ impl Default for SimConfig {
             token_lifetime: chrono::Duration::days(365),
             ext_removed_assignments: false,
             content_metadata_url: None,
+            extra_root_certs: std::env::var_os("SSL_CERT_FILE").map(Into::into),
+            token_mode: TokenMode::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ use bytes::Bytes;
 
 use super::errors::{ApiError, ERROR_CODES, ErrorNumber, error_body};
 use super::faults::{RateLimitMode, chance};
+use super::modes::TokenMode;
 use super::server::{RequestRecord, Shared, common, lock};
 use super::{notify, reads, users, writes};
 use apple_vpp_types::{
@@ -113,7 +114,7 @@ async fn admit(
 ) -> Result<(), ApiError> {
     let faults = sim.faults();
     if path != "/mdm/v2/service/config" {
-        let (id, token) = authenticate(sim, req.headers())?;
+        let (id, token, mode) = authenticate(sim, req.headers())?;
         *u_id = Some(id.clone());
         let max = sim.config.max_requests_per_second;
         if faults.rate_limit_mode != RateLimitMode::Off
@@ -123,6 +124,9 @@ async fn admit(
                 RateLimitMode::Http200 => ApiError::with_status(9646, StatusCode::OK),
                 _ => ApiError::new(9646),
             });
+        }
+        if !mode.allows(req.method(), path) {
+            return Err(ApiError::new(9637));
         }
         req.extensions_mut().insert(Authed { u_id: id });
     }
@@ -138,8 +142,12 @@ async fn admit(
     Ok(())
 }
 
-/// Checks `Authorization: Bearer <token>`; returns the location's uId and the token.
-fn authenticate(sim: &Shared, headers: &HeaderMap) -> Result<(String, String), ApiError> {
+/// Checks `Authorization: Bearer <token>`; returns the location's uId, the token and what it
+/// may do.
+fn authenticate(
+    sim: &Shared,
+    headers: &HeaderMap,
+) -> Result<(String, String, TokenMode), ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -159,7 +167,7 @@ fn authenticate(sim: &Shared, headers: &HeaderMap) -> Result<(String, String), A
     if loc.token_expires <= chrono::Utc::now() {
         return Err(ApiError::new(9621));
     }
-    Ok((loc.u_id.clone(), token.to_owned()))
+    Ok((loc.u_id.clone(), token.to_owned(), loc.token_mode))
 }
 
 async fn service_config(State(sim): Sim) -> Json<ServiceConfigResponse> {

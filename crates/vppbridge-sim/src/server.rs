@@ -162,20 +162,25 @@ impl Simulator {
     /// Seeds the locations and serves Apple's paths and the admin API on `listener`.
     ///
     /// # Errors
-    /// When the listener has no local address or the HTTP client for notifications cannot be
-    /// built.
+    /// When the listener has no local address, the extra root certificates
+    /// ([`SimConfig::extra_root_certs`]) cannot be read, or the HTTP client for notifications
+    /// cannot be built.
     pub async fn start(config: SimConfig, listener: TcpListener) -> io::Result<SimHandle> {
         let mut addr = listener.local_addr()?;
         if addr.ip().is_unspecified() {
             addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
         }
-        let http = reqwest::Client::builder()
-            .timeout(config.notification_timeout)
-            .build()
-            .map_err(io::Error::other)?;
+        let mut http = reqwest::Client::builder().timeout(config.notification_timeout);
+        if let Some(path) = &config.extra_root_certs {
+            for cert in extra_roots(path)? {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        let http = http.build().map_err(io::Error::other)?;
         let expires = chrono::Utc::now() + config.token_lifetime;
         let mut world = World::default();
-        for loc in seed::locations(&config.seed, expires) {
+        for mut loc in seed::locations(&config.seed, expires) {
+            loc.token_mode = config.token_mode;
             world
                 .by_token
                 .insert(loc.token_text.clone(), loc.u_id.clone());
@@ -208,6 +213,39 @@ impl Simulator {
         });
         Ok(SimHandle { shared, server })
     }
+}
+
+/// The certificates of the PEM file `path` (`SSL_CERT_FILE`), to trust besides the built-in
+/// roots.
+fn extra_roots(path: &std::path::Path) -> io::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot read the extra root certificates {} (SSL_CERT_FILE): {e}; fix the path or unset SSL_CERT_FILE",
+                path.display()
+            ),
+        )
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} (SSL_CERT_FILE) holds no valid PEM certificates: {e}; give a PEM bundle of CA certificates",
+                path.display()
+            ),
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} (SSL_CERT_FILE) holds no PEM certificate; give a PEM bundle of CA certificates",
+                path.display()
+            ),
+        ));
+    }
+    Ok(certs)
 }
 
 /// A running simulator.

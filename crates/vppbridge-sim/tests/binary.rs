@@ -27,6 +27,7 @@ fn help_lists_the_simulator_flags() {
         "--rate-limit-mode",
         "--write-token",
         "--log-format",
+        "--token-mode",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
