@@ -62,6 +62,8 @@ pub struct Location {
     page_size: AtomicUsize,
     known_assets: AtomicUsize,
     permission_warned: AtomicBool,
+    /// Apple refused a write for lack of rights: its error number and message.
+    writes_refused: RwLock<Option<(i32, String)>>,
     /// 0: owner not seen yet, 1: ours, 2: another MDM's.
     owner_ok: AtomicU8,
     /// Writes the view and publishes changes.
@@ -115,6 +117,7 @@ impl Location {
             page_size: AtomicUsize::new(DEFAULT_PAGE_SIZE),
             known_assets: AtomicUsize::new(0),
             permission_warned: AtomicBool::new(false),
+            writes_refused: RwLock::new(None),
             owner_ok: AtomicU8::new(0),
             applier,
             metrics,
@@ -179,6 +182,24 @@ impl Location {
         self.known_assets.store(n, Ordering::Relaxed);
     }
 
+    /// Records that Apple refused a write for lack of rights (9637, 9647, HTTP 403): writes
+    /// are skipped from then on, until the token file is replaced.
+    pub fn refuse_writes(&self, error_number: i32, message: String) {
+        *self
+            .writes_refused
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some((error_number, message));
+    }
+
+    /// Apple's refusal of a write for lack of rights (error number, message), while the token
+    /// file has not been replaced since.
+    pub fn writes_refused(&self) -> Option<(i32, String)> {
+        self.writes_refused
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Reloads the token when its file changed (and resumes a paused location); resumes when
     /// `vpp-state` says an operator resumed it; refreshes Apple's limits every five minutes.
     /// Called periodically and on SIGHUP.
@@ -207,6 +228,12 @@ impl Location {
                     let c = self.client().with_token(token);
                     *self.client.write().unwrap_or_else(|e| e.into_inner()) = c;
                     tracing::info!(location = %self.id, "token file replaced: reloaded");
+                    // The new token may have the rights the old one lacked.
+                    *self
+                        .writes_refused
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner()) = None;
+                    self.permission_warned.store(false, Ordering::Relaxed);
                     self.note_expiry(at).await;
                     self.resume("token file replaced").await;
                 }

@@ -34,6 +34,10 @@ use crate::view::keys::state_key;
 use crate::view::state::SyncState;
 use outcome::End;
 
+/// The error number recorded when Apple refused a write with HTTP 403 and no number (9637:
+/// "operation not allowed").
+const PERMISSION_ERROR: i32 = 9637;
+
 /// How long the desired keys must be quiet before a change is planned.
 pub const QUIET: Duration = Duration::from_millis(500);
 
@@ -158,6 +162,17 @@ impl Converger {
         if decision.send.is_empty() {
             return Ok(());
         }
+        // The token may not write (read-only): what would be sent fails with Apple's refusal,
+        // without asking again (the location warned once when Apple first refused).
+        if let Some((n, message)) = self.loc.writes_refused() {
+            let ends = decision
+                .send
+                .into_values()
+                .flat_map(|list| list.into_iter().map(|(k, _)| k))
+                .map(|k| (k, End::Error(n, message.clone())))
+                .collect();
+            return self.finish(&snap, ends, None).await;
+        }
         let client = self.loc.client();
         let limits = match client.refresh_limits().await {
             Ok(l) => l,
@@ -213,8 +228,17 @@ impl Converger {
             }
             Err(e) => {
                 self.store.delete_request(id, &rec.id).await?;
-                tracing::warn!(location = %id, action = action.as_str(), pairs = keys.len(), error = %e, "intents: request refused");
                 let keys = keys.into_iter().map(|(k, _)| k);
+                if let AppleError::Permission { error_number, .. } = &e {
+                    // Warned once by the location; never asked again with this token.
+                    self.loc.classify(&e).await;
+                    let n = error_number.unwrap_or(PERMISSION_ERROR);
+                    self.loc.refuse_writes(n, e.to_string());
+                    let ends = keys.map(|k| (k, End::Error(n, e.to_string()))).collect();
+                    self.finish(snap, ends, None).await?;
+                    return Ok(false);
+                }
+                tracing::warn!(location = %id, action = action.as_str(), error = %e, "intents: request refused");
                 if let AppleError::Validation {
                     error_number,
                     message,

@@ -42,6 +42,8 @@ pub fn sim_config(seed: SeedSpec) -> SimConfig {
         token_lifetime: chrono::Duration::days(365),
         ext_removed_assignments: false,
         content_metadata_url: None,
+        extra_root_certs: None,
+        token_mode: vppbridge_sim::TokenMode::Full,
     }
 }
 

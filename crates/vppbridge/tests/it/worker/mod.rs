@@ -6,6 +6,7 @@ mod drift;
 mod guard;
 pub(crate) mod harness;
 mod once;
+mod permission;
 mod sim;
 pub(crate) mod support;
 mod sync_restart;
