@@ -117,6 +117,8 @@ fn sim_config(scale: Scale) -> SimConfig {
         // The sync must repair from what Apple documents: no simulator extensions.
         ext_removed_assignments: false,
         content_metadata_url: None,
+        extra_root_certs: None,
+        token_mode: vppbridge_sim::TokenMode::Full,
     }
 }
 
@@ -224,8 +226,15 @@ impl DemoEnv {
                 full_interval_secs: 0,
                 users_active_only: true,
             },
-            // Nothing desired: the converger only reads an empty vpp-desired.
-            intents: vppbridge::config::IntentsConfig::default(),
+            // The associate, drop and shortage steps go through `vppbridge assign|unassign`.
+            // Event Status is polled after seconds rather than Apple's 5 minutes (30 s apart),
+            // like the simulator's shortened delays: a request whose pairs partly failed (the
+            // shortage's 9709) is settled from its status while the audience watches.
+            intents: vppbridge::config::IntentsConfig {
+                status_poll_after_secs: 2,
+                status_poll_interval_secs: 2,
+                ..vppbridge::config::IntentsConfig::default()
+            },
             locations: vec![LocationConfig {
                 id: location.clone(),
                 token_file: token_file.clone(),

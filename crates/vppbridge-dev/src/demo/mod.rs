@@ -4,8 +4,8 @@
 //! - [`env`](mod@env): NATS (the configured one when it answers, else a nats-server child), the simulator
 //!   in-process (one location, 25 assets, 1,000 devices, 50 users, Apple's 15 requests/s limit),
 //!   a temporary configuration, and `serve` in-process.
-//! - [`scenario`]: the steps (import, register, associate, buy licenses, retire a user, drop
-//!   notifications and sync).
+//! - [`scenario`]: the steps (import, register, associate through `vppbridge assign`, buy
+//!   licenses, retire a user, drop notifications and sync, a license shortage).
 //! - [`measure`]: what each step counts and how it waits (polling with a deadline).
 //! - The view is checked against the simulator's truth with [`vppbridge_testkit::truth`], the
 //!   comparison the benchmark and the fault suite use too.

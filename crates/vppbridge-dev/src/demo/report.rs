@@ -27,6 +27,8 @@ pub struct StepResult {
     pub detail: String,
     /// How long the step took.
     pub elapsed: Duration,
+    /// A line printed under the table (what the step measured besides its row).
+    pub footnote: Option<String>,
 }
 
 /// Where progress goes.
@@ -158,6 +160,14 @@ pub fn table(results: &[StepResult]) -> String {
             if r.matched { "yes" } else { "no" }
         ));
     }
+    let notes: Vec<String> = results
+        .iter()
+        .filter_map(|r| Some(format!("* {}: {}\n", r.name, r.footnote.as_deref()?)))
+        .collect();
+    if !notes.is_empty() {
+        out.push('\n');
+        out.extend(notes);
+    }
     let limited: u64 = results.iter().map(|r| r.rate_limited).sum();
     let failed = results.iter().filter(|r| !r.matched).count();
     if limited > 0 {
@@ -205,6 +215,20 @@ mod tests {
             t.ends_with("every step matched: the view equals Apple's truth after all 2 steps\n"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn a_steps_footnote_is_printed_under_the_rows() {
+        let mut drop = row("drop", true);
+        drop.footnote = Some("incremental sync: 3 Apple calls; full sync: 30".into());
+        let t = table(&[row("register", true), drop]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[4], "", "{t}");
+        assert_eq!(
+            lines[5], "* drop: incremental sync: 3 Apple calls; full sync: 30",
+            "{t}"
+        );
+        assert!(t.ends_with("after all 2 steps\n"), "{t}");
     }
 
     #[test]

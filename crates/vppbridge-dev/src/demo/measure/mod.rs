@@ -3,14 +3,17 @@
 //! the view against Apple's truth.
 //!
 //! - this module: [`Counters`], one reading of every counter.
+//! - [`calls`]: the Apple calls of one sync, by kind (read from the simulator's request log).
 //! - [`settle`](mod@settle): the waiting; [`settle()`] polls the counters, the worker's consumer and the view
 //!   (compared with [`vppbridge_testkit::truth`]) until a step's work is done, with a deadline:
 //!   never a fixed sleep.
 //!
 //! Must not change anything.
 
+pub mod calls;
 pub mod settle;
 
+pub use calls::{AppleCall, SyncCalls, apple_calls};
 pub use settle::{Expect, Settled, compare, settle};
 
 use std::collections::HashSet;

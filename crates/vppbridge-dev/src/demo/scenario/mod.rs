@@ -1,18 +1,24 @@
-//! The scenario a person can follow: import, register, associate 25 assets to 1,000 devices,
-//! buy licenses, retire a user, drop notifications and let a sync repair them. Each step acts
-//! the way an MDM and Apple's users would (the driver's Apple client, the simulator's admin API),
-//! then waits for vppbridge to absorb it and measures what it took.
+//! The scenario a person can follow: import, register, associate 25 assets to 1,000 devices
+//! (desired through `vppbridge assign`), buy licenses, retire a user, drop notifications and let
+//! a sync repair them, and a license shortage resolved by a purchase. Each step acts the way an
+//! MDM and Apple's users would (`vppbridge assign|unassign`, the driver's Apple client, the
+//! simulator's admin API), then waits for vppbridge to absorb it and measures what it took.
 //!
 //! - `driver`: how the demo acts as the MDM and as Apple's users (event status polling, the
 //!   simulator's admin API).
+//! - `intents`: the MDM's desired state (`vppbridge assign|unassign`, `vppbridge intents`).
 //! - `steps`: steps 1 to 5 (import, register, associate, buy licenses, retire a user).
-//! - `repair`: step 6, notifications dropped and a sync repairing the view.
+//! - `repair`: step 6, notifications dropped and a sync repairing the view, with its Apple
+//!   calls against a full sync's.
+//! - `shortage`: step 7, more desired than licenses, then a purchase.
 //!
 //! Must not reach into vppbridge's internals to help it: the only library calls are the ones an
-//! operator makes (`register`, `sync`).
+//! operator makes (`register`, `sync`, `assign`, `unassign`, `intents`).
 
 mod driver;
+mod intents;
 mod repair;
+mod shortage;
 mod steps;
 
 use std::time::Duration;
@@ -25,10 +31,13 @@ use super::report::{Output, StepProgress, StepResult};
 
 /// Longest wait for one step's work to be absorbed.
 const STEP_DEADLINE: Duration = Duration::from_secs(90);
+/// Longest wait for the converger to take a desired file in hand (it records every pair it
+/// sends, 20,250 in the associate step, before it sends the next request).
+const INTENTS_DEADLINE: Duration = Duration::from_secs(240);
 /// Time between two event status reads (the MDM's own polling).
 const STATUS_POLL: Duration = Duration::from_millis(400);
 /// Steps in the scenario.
-const STEPS: usize = 6;
+const STEPS: usize = 7;
 
 /// The user the demo creates and retires.
 const DEMO_USER: &str = "demo-user-0001";
@@ -36,6 +45,10 @@ const DEMO_USER: &str = "demo-user-0001";
 const DROP_DEVICES: usize = 100;
 /// Apps it touches.
 const DROP_APPS: usize = 10;
+/// The App (seed index) of the license-shortage step: an App the drop step leaves alone.
+const SHORTAGE_APP: usize = 12;
+/// Devices desired beyond the App's available licenses in that step.
+const SHORTAGE_EXCESS: usize = 30;
 
 /// What every step needs: the environment, the output, the counters at the demo's start and
 /// the scale.
@@ -71,6 +84,7 @@ pub async fn play(env: &DemoEnv, out: &Output, scale: Scale) -> anyhow::Result<V
         ctx.buy_licenses().await?,
         ctx.retire_user().await?,
         ctx.drop_and_sync().await?,
+        ctx.license_shortage().await?,
     ])
 }
 
@@ -147,6 +161,7 @@ impl Ctx<'_> {
             matched,
             detail,
             elapsed: progress.elapsed(),
+            footnote: None,
         };
         progress.finish(&result);
         Ok(result)

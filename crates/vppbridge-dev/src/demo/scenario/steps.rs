@@ -3,10 +3,14 @@
 use anyhow::Context as _;
 use secrecy::SecretString;
 
+use std::collections::BTreeSet;
+
 use super::{Ctx, DEMO_USER, STEP_DEADLINE, thousands};
 use crate::demo::measure::{self, Expect, settle};
 use crate::demo::report::StepResult;
-use apple_vpp::types::{Asset, ManageAssetsRequest, ManageUsersRequest, MdmInfo, RequestUser};
+use apple_vpp::types::{Asset, ManageUsersRequest, MdmInfo, RequestUser};
+use serde_json::json;
+use vppbridge::events::intents::Desired;
 use vppbridge_sim::seed;
 use vppbridge_testkit::truth::fetch_truth;
 
@@ -74,8 +78,8 @@ impl Ctx<'_> {
         .await
     }
 
-    /// Step 3: associate every asset: Apps to every device, Books (not device-assignable) to every
-    /// user, in requests within Apple's limits.
+    /// Step 3: every asset desired through `vppbridge assign`: Apps on every device, Books (not
+    /// device-assignable) for every user; the worker's converger sends the requests.
     pub(super) async fn associate(&self) -> anyhow::Result<StepResult> {
         let name = format!(
             "associate {} assets to {} devices",
@@ -86,7 +90,6 @@ impl Ctx<'_> {
         let start = measure::counters(self.env).await?;
         let env = self.env;
         let truth = fetch_truth(&env.http, &env.admin_url, &env.u_id).await?;
-        let limits = env.driver.refresh_limits().await?;
         let as_asset = |a: &apple_vpp::types::ResponseAsset| Asset {
             adam_id: a.adam_id.clone(),
             pricing_param: a.pricing_param.clone(),
@@ -102,41 +105,52 @@ impl Ctx<'_> {
             .filter(|u| u.status != "Retired")
             .map(|u| u.client_user_id.clone())
             .collect();
-        let mut requests = Vec::new();
-        for assets in apps.chunks(limits.max_assets().max(1)) {
-            for chunk in serials.chunks(limits.max_serial_numbers().max(1)) {
-                requests.push(ManageAssetsRequest {
-                    assets: assets.to_vec(),
-                    serial_numbers: chunk.to_vec(),
-                    client_user_ids: Vec::new(),
-                });
+        let mut lines = Vec::new();
+        for a in &apps {
+            for s in &serials {
+                lines.push(json!({"adamId": a.adam_id, "pricingParam": a.pricing_param, "serialNumber": s}));
             }
         }
-        for assets in books.chunks(limits.max_assets().max(1)) {
-            for chunk in users.chunks(limits.max_client_user_ids().max(1)) {
-                requests.push(ManageAssetsRequest {
-                    assets: assets.to_vec(),
-                    client_user_ids: chunk.to_vec(),
-                    serial_numbers: Vec::new(),
-                });
+        for b in &books {
+            for u in &users {
+                lines.push(json!({"adamId": b.adam_id, "pricingParam": b.pricing_param, "clientUserId": u}));
             }
         }
+        let before = measure::apple_calls(env).await?.len();
+        let file = self.desire("associate", &lines, Desired::Assigned).await?;
         p.note(&format!(
-            "{} ManageAssetsRequest(s): {} Apps × {} devices, {} Books × {} users (Books cannot go to devices)",
-            requests.len(),
+            "vppbridge assign --location {} --file {}: {} Apps × {} devices, {} Books × {} users (Books cannot go to devices)",
+            env.location,
+            file.display(),
             apps.len(),
             thousands(serials.len()),
             books.len(),
             users.len()
         ));
-        let mut events = Vec::new();
-        for r in &requests {
-            events.push(env.driver.associate(r).await?.event_id);
-        }
+        let pairs = lines.len();
+        // Every pair inside a request Apple accepted; then Apple's work done.
+        let rows = self
+            .wait_intents(
+                &p,
+                |_| true,
+                |rows| rows.len() == pairs && rows.iter().all(|r| r.event_id.is_some()),
+            )
+            .await?;
+        let events: BTreeSet<&str> = rows.iter().filter_map(|r| r.event_id.as_deref()).collect();
         for e in &events {
             let status = self.wait_event(e).await?;
             p.note(&format!("Apple event {e}: {status:?}"));
         }
+        let associates = measure::apple_calls(env)
+            .await?
+            .iter()
+            .skip(before)
+            .filter(|c| c.method == "POST" && c.path == "/mdm/v2/assets/associate")
+            .count();
+        p.note(&format!(
+            "the worker's converger sent {associates} assets/associate request(s) for {} pairs",
+            thousands(pairs)
+        ));
         self.conclude(
             &p,
             &name,
