@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
 
 use super::converge::UserConverger;
-use super::plan::{UserSnapshot, need};
+use super::plan::{UserSnapshot, carried_done, need};
 use crate::changes::stable_id;
 use crate::events::CloudEvent;
 use crate::events::intents::{IntentState, subject};
@@ -66,6 +66,10 @@ impl UserConverger {
         let Some(d) = snap.desired.get(key) else {
             return false;
         };
+        if d.revision != rec.desired_revision {
+            // Carried for an older desired value: done once the view shows that write.
+            return carried_done(rec.op, snap.actual.get(key));
+        }
         // The view does not show a managedAppleId: the one the request carried counts.
         let carried = UserIntentRecord {
             managed_apple_id: match rec.op {
@@ -80,11 +84,9 @@ impl UserConverger {
     /// Resolves every request in flight whose outcome is known; returns whether one was.
     pub(super) async fn resolve_all(&self, snap: &UserSnapshot) -> anyhow::Result<bool> {
         let mut groups: BTreeMap<String, Vec<(String, UserIntentRecord)>> = BTreeMap::new();
-        for key in snap.desired.keys() {
-            if let Some(r) = snap
-                .current(key)
-                .filter(|r| r.state == IntentState::Submitted)
-            {
+        for (key, r) in &snap.records {
+            // Requests carrying an older desired value are resolved too (then planned anew).
+            if snap.desired.contains_key(key) && r.state == IntentState::Submitted {
                 let rid = r.request_id.clone().unwrap_or_default();
                 groups
                     .entry(rid)
@@ -111,8 +113,23 @@ impl UserConverger {
         let id = &self.loc.id;
         let first = recs[0].1.clone();
         let event_id = first.event_id.clone();
+        let stale = |k: &str, r: &UserIntentRecord| {
+            snap.desired
+                .get(k)
+                .is_none_or(|d| d.revision != r.desired_revision)
+        };
         if recs.iter().all(|(k, r)| Self::done_in_view(snap, k, r)) {
-            let ends = recs.into_iter().map(|(k, _)| (k, End::Applied)).collect();
+            let ends = recs
+                .into_iter()
+                .map(|(k, r)| {
+                    let end = if stale(&k, &r) {
+                        End::Unsent
+                    } else {
+                        End::Applied
+                    };
+                    (k, end)
+                })
+                .collect();
             self.finish(snap, ends, event_id.as_deref()).await?;
             return Ok(true);
         }
@@ -170,7 +187,12 @@ impl UserConverger {
         let failed = failed_users(&ids, &status.failures);
         let ends: Vec<(String, End)> = recs
             .into_iter()
-            .map(|(k, _)| {
+            .map(|(k, r)| {
+                if stale(&k, &r) {
+                    // The outcome is about an older desired value: the current one is planned
+                    // against the view.
+                    return (k, End::Unsent);
+                }
                 let uid = snap.desired.get(&k).map(|d| d.client_user_id.as_str());
                 match uid.and_then(|u| failed.get(u)) {
                     Some((n, m)) => (k, End::Error(*n, m.clone())),

@@ -94,12 +94,31 @@ pub fn request_user(op: UserOp, client_user_id: &str, d: &DesiredUserValue) -> R
     }
 }
 
+/// Whether the view shows what a write of `op` did (an update cannot be told from the view).
+pub fn carried_done(op: Option<UserOp>, actual: Option<&UserRef>) -> bool {
+    let active = actual.is_some_and(|u| !inactive(u));
+    match op {
+        Some(UserOp::Create) => active,
+        Some(UserOp::Retire) => !active,
+        Some(UserOp::Update) | None => false,
+    }
+}
+
 /// Decides a pass. A key is left alone while a request carries it (`submitted`), once it has
 /// `failed` (until the desired value changes), and once `applied` for its current revision (a
 /// create Apple confirmed is not sent again because the view has not caught up yet).
 pub fn decide(snap: &UserSnapshot) -> UserDecision {
     let mut out = UserDecision::default();
     for (key, d) in &snap.desired {
+        // A request in flight for an older desired value is resolved first: sending the new
+        // one beside it could, say, create a user its create is still creating (9716).
+        if snap
+            .records
+            .get(key)
+            .is_some_and(|r| r.state == IntentState::Submitted)
+        {
+            continue;
+        }
         let current = snap.current(key);
         if current.is_some_and(|r| {
             matches!(

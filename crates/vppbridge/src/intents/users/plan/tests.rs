@@ -211,3 +211,26 @@ fn batches_hold_at_most_max_users() {
     assert_eq!(b[2].1.users[0].client_user_id, "u200");
     assert!(batch(Vec::new(), 100).is_empty());
 }
+
+#[test]
+fn a_key_whose_older_value_is_in_flight_waits_for_that_request() {
+    let mut snap = UserSnapshot::default();
+    snap.desired.insert(
+        "school.k".into(),
+        DesiredUser {
+            client_user_id: "u".into(),
+            value: value(UserDesired::Active, Some("new@x.org"), None),
+            revision: 9,
+        },
+    );
+    let mut rec = record(8, IntentState::Submitted, None);
+    rec.op = Some(UserOp::Create);
+    snap.records.insert("school.k".into(), rec);
+    assert_eq!(decide(&snap), UserDecision::default());
+    // The create shows in the view: done; a retire is done once the user is gone.
+    let u = user("u", None, "Registered");
+    assert!(carried_done(Some(UserOp::Create), Some(&u)));
+    assert!(!carried_done(Some(UserOp::Create), None));
+    assert!(carried_done(Some(UserOp::Retire), None));
+    assert!(!carried_done(Some(UserOp::Update), Some(&u)));
+}
