@@ -118,6 +118,11 @@ pub struct UserIntentRecord {
     /// change is detected against this).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_apple_id: Option<String>,
+    /// Whether Apple has the user active, as this converger's last confirmed write left it
+    /// (`true` after a create or update, `false` after a retire). Used when the view does not
+    /// list the user, which happens when the notification of that write was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apple_active: Option<bool>,
     /// When the request carrying it was recorded (before its POST).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,

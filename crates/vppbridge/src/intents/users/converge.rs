@@ -184,6 +184,7 @@ impl UserConverger {
                             .records
                             .get(k)
                             .and_then(|r| r.managed_apple_id.clone()),
+                        apple_active: snap.records.get(k).and_then(|r| r.apple_active),
                         created_at: Some(now),
                         submitted_at: resp.map(|_| now),
                         polled_at: None,
@@ -238,7 +239,7 @@ impl UserConverger {
                         .map(|k| (k, End::Error(9603, e.to_string())))
                         .collect(),
                     ErrorAction::Hold | ErrorAction::Skip => {
-                        keys.into_iter().map(|k| (k, End::Unsent)).collect()
+                        keys.into_iter().map(|k| (k, End::Unsent(None))).collect()
                     }
                 };
                 self.finish(snap, ends, None).await?;

@@ -12,7 +12,7 @@ use crate::changes::stable_id;
 use crate::events::CloudEvent;
 use crate::events::intents::{IntentState, subject};
 use crate::events::user_intents::{
-    UserIntentEventData, UserIntentOutcome, UserIntentRecord, UserOp,
+    UserDesired, UserIntentEventData, UserIntentOutcome, UserIntentRecord, UserOp,
 };
 use crate::intents::track::{ErrorKind, kind_of};
 use apple_vpp::AppleError;
@@ -30,8 +30,9 @@ pub(super) enum End {
     /// attempts are left.
     Error(i32, String),
     /// Not sent after all (location paused, request unknown to Apple, crash before its
-    /// eventId): `pending`, planned again.
-    Unsent,
+    /// eventId), or done for an older desired value: `pending`, planned again; with whether
+    /// the write that was done left the user active at Apple, when known.
+    Unsent(Option<bool>),
 }
 
 fn secs(n: u64) -> TimeDelta {
@@ -58,6 +59,14 @@ pub fn failed_users(all: &[String], failures: &[ErrorResponse]) -> BTreeMap<Stri
         }
     }
     out
+}
+
+/// Whether a successful write of `op` leaves the user active at Apple.
+fn left_active(op: Option<UserOp>) -> Option<bool> {
+    match op? {
+        UserOp::Create | UserOp::Update => Some(true),
+        UserOp::Retire => Some(false),
+    }
 }
 
 impl UserConverger {
@@ -123,7 +132,7 @@ impl UserConverger {
                 .into_iter()
                 .map(|(k, r)| {
                     let end = if stale(&k, &r) {
-                        End::Unsent
+                        End::Unsent(left_active(r.op))
                     } else {
                         End::Applied
                     };
@@ -138,7 +147,10 @@ impl UserConverger {
         let Some(event_id) = event_id else {
             if first.created_at.is_none_or(|c| now - c >= poll_after) {
                 tracing::warn!(location = %id, request_id, users = recs.len(), "user intents: a request recorded before a crash has no eventId; the users the view does not show done are planned again");
-                let ends = recs.into_iter().map(|(k, _)| (k, End::Unsent)).collect();
+                let ends = recs
+                    .into_iter()
+                    .map(|(k, _)| (k, End::Unsent(None)))
+                    .collect();
                 self.finish(snap, ends, None).await?;
                 return Ok(true);
             }
@@ -155,7 +167,10 @@ impl UserConverger {
             Ok(s) => s,
             Err(AppleError::Validation { error_number, .. }) if error_number == UNKNOWN_EVENT => {
                 tracing::warn!(location = %id, request_id, event_id, "user intents: Apple does not know the event; its users are planned again");
-                let ends = recs.into_iter().map(|(k, _)| (k, End::Unsent)).collect();
+                let ends = recs
+                    .into_iter()
+                    .map(|(k, _)| (k, End::Unsent(None)))
+                    .collect();
                 self.finish(snap, ends, None).await?;
                 return Ok(true);
             }
@@ -188,13 +203,17 @@ impl UserConverger {
         let ends: Vec<(String, End)> = recs
             .into_iter()
             .map(|(k, r)| {
+                let uid = snap.desired.get(&k).map(|d| d.client_user_id.as_str());
+                let error = uid.and_then(|u| failed.get(u));
                 if stale(&k, &r) {
                     // The outcome is about an older desired value: the current one is planned
                     // against the view.
-                    return (k, End::Unsent);
+                    let active = error.is_none().then(|| left_active(r.op)).flatten();
+                    return (k, End::Unsent(active));
                 }
-                let uid = snap.desired.get(&k).map(|d| d.client_user_id.as_str());
-                match uid.and_then(|u| failed.get(u)) {
+                match error {
+                    // A user Apple does not know is not active: what a retire wants.
+                    Some((9609, _)) if r.op == Some(UserOp::Retire) => (k, End::Applied),
                     Some((n, m)) => (k, End::Error(*n, m.clone())),
                     None => (k, End::Applied),
                 }
@@ -223,9 +242,14 @@ impl UserConverger {
             let old = snap.current(&key);
             let last = snap.records.get(&key);
             let attempts = old.map_or(0, |r| r.attempts);
+            let done_active = match &end {
+                End::Applied => Some(d.value.desired == UserDesired::Active),
+                End::Unsent(a) => *a,
+                End::Error(..) => None,
+            };
             let (state, error) = match end {
                 End::Applied => (IntentState::Applied, None),
-                End::Unsent => (IntentState::Pending, None),
+                End::Unsent(_) => (IntentState::Pending, None),
                 End::Error(n, m) => {
                     let state = match kind_of(n) {
                         ErrorKind::Transient if attempts < self.cfg.max_attempts => {
@@ -244,6 +268,7 @@ impl UserConverger {
             } else {
                 last.and_then(|r| r.managed_apple_id.clone())
             };
+            let apple_active = done_active.or_else(|| last.and_then(|r| r.apple_active));
             let rec = UserIntentRecord {
                 desired_revision: d.revision,
                 desired: d.value.desired,
@@ -257,6 +282,7 @@ impl UserConverger {
                 error_message: error.map(|e| e.1),
                 attempts,
                 managed_apple_id,
+                apple_active,
                 created_at: old.and_then(|r| r.created_at),
                 submitted_at: old.and_then(|r| r.submitted_at),
                 polled_at: None,

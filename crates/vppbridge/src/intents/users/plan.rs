@@ -64,6 +64,16 @@ pub fn need(
     record: Option<&UserIntentRecord>,
 ) -> Option<UserOp> {
     let active = actual.filter(|u| !inactive(u));
+    // The view has not heard of a user this converger created (its notification was lost):
+    // what Apple holds besides its existence is unknown, so a managed field is sent again.
+    if active.is_none() && actual.is_none() && record.and_then(|r| r.apple_active) == Some(true) {
+        return match d.desired {
+            UserDesired::Retired => Some(UserOp::Retire),
+            UserDesired::Active => {
+                (d.email.is_some() || d.managed_apple_id.is_some()).then_some(UserOp::Update)
+            }
+        };
+    }
     match (d.desired, active) {
         (UserDesired::Retired, Some(_)) => Some(UserOp::Retire),
         (UserDesired::Retired, None) => None,
@@ -96,6 +106,7 @@ pub fn request_user(op: UserOp, client_user_id: &str, d: &DesiredUserValue) -> R
 
 /// Whether the view shows what a write of `op` did (an update cannot be told from the view).
 pub fn carried_done(op: Option<UserOp>, actual: Option<&UserRef>) -> bool {
+    // (The record's `appleActive` is not consulted: it describes writes already confirmed.)
     let active = actual.is_some_and(|u| !inactive(u));
     match op {
         Some(UserOp::Create) => active,

@@ -391,3 +391,66 @@ async fn an_invalid_users_line_is_reported_by_number_and_nothing_is_written() {
     let users = UserStore::open(&h.env.js).await.unwrap();
     assert!(users.desired("school").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn with_every_notification_lost_a_created_users_later_changes_are_an_update_and_a_retire() {
+    let h = intents_harness(seed(5, 5, None)).await;
+    let worker = h.worker().await;
+    h.synced().await;
+    let users = UserStore::open(&h.env.js).await.unwrap();
+    h.faults(serde_json::json!({"dropRate": 1.0})).await;
+    h.clear_requests().await;
+    let step = |name: &'static str, line: serde_json::Value| {
+        let file = lines_file(&h, name, &[line]);
+        let users = users.clone();
+        let h = &h;
+        async move {
+            apply_users(h, &file).await;
+            eventually(30, name, || async {
+                user_rows(&users).await["lost"].state == IntentState::Applied
+            })
+            .await;
+        }
+    };
+    step(
+        "create.jsonl",
+        serde_json::json!({"clientUserId": "lost", "email": "a@x.example"}),
+    )
+    .await;
+    assert!(
+        !h.view
+            .live(vppbridge::view::Bucket::Users, "school")
+            .await
+            .unwrap()
+            .contains_key(&vppbridge::view::keys::user_key("school", "lost").unwrap()),
+        "the view heard of the user although every notification is dropped"
+    );
+    step(
+        "email.jsonl",
+        serde_json::json!({"clientUserId": "lost", "email": "b@x.example"}),
+    )
+    .await;
+    assert_eq!(
+        active_users(&h).await["lost"].as_deref(),
+        Some("b@x.example")
+    );
+    step(
+        "retire.jsonl",
+        serde_json::json!({"clientUserId": "lost", "retired": true}),
+    )
+    .await;
+    assert!(!active_users(&h).await.contains_key("lost"));
+    let log = h.requests().await;
+    let sent: Vec<usize> = ["users/create", "users/update", "users/retire"]
+        .iter()
+        .map(|p| posts_to(&log, p))
+        .collect();
+    assert_eq!(sent, vec![1, 1, 1], "create, update, retire");
+    assert!(
+        user_events(&h)
+            .await
+            .iter()
+            .all(|(t, _)| t == "vppbridge.user-intent.applied.v1")
+    );
+    worker.stop().await;
+}

@@ -31,6 +31,7 @@ fn record(revision: u64, state: IntentState, apple_id: Option<&str>) -> UserInte
         error_message: None,
         attempts: 0,
         managed_apple_id: apple_id.map(str::to_owned),
+        apple_active: None,
         created_at: None,
         submitted_at: None,
         polled_at: None,
@@ -133,7 +134,41 @@ fn each_difference_needs_its_write_and_agreement_needs_none() {
             None,
         ),
     ];
-    for (what, d, actual, rec, want) in cases {
+    let created = UserIntentRecord {
+        apple_active: Some(true),
+        ..record(1, IntentState::Applied, None)
+    };
+    let more: Vec<Case> = vec![
+        (
+            "created, view not told, retire",
+            value(Retired, None, None),
+            None,
+            Some(&created),
+            Some(UserOp::Retire),
+        ),
+        (
+            "created, view not told, new email",
+            value(Active, Some("b@x.org"), None),
+            None,
+            Some(&created),
+            Some(UserOp::Update),
+        ),
+        (
+            "created, view not told, nothing managed",
+            value(Active, None, None),
+            None,
+            Some(&created),
+            None,
+        ),
+        (
+            "created, then retired elsewhere",
+            value(Active, None, None),
+            Some(&retired),
+            Some(&created),
+            Some(UserOp::Create),
+        ),
+    ];
+    for (what, d, actual, rec, want) in cases.into_iter().chain(more) {
         assert_eq!(need(&d, actual, rec), want, "{what}");
     }
 }
