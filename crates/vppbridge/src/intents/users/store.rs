@@ -61,6 +61,20 @@ impl UserStore {
         })
     }
 
+    /// Whether `vpp-desired-users` holds any key at all (of any location): one stream-info
+    /// request, so an idle converger costs no listing per pass.
+    ///
+    /// # Errors
+    /// When NATS fails.
+    pub async fn any_desired(&self) -> anyhow::Result<bool> {
+        let status = self
+            .desired
+            .status()
+            .await
+            .map_err(|e| nats_err(DESIRED_USERS_BUCKET, "status", e))?;
+        Ok(status.values() > 0)
+    }
+
     /// The managed users of a location (bad keys or values are skipped with a warning: the MDM
     /// wrote them wrong).
     ///
