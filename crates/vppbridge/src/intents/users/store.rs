@@ -67,12 +67,13 @@ impl UserStore {
     /// # Errors
     /// When NATS fails.
     pub async fn any_desired(&self) -> anyhow::Result<bool> {
-        let status = self
-            .desired
-            .status()
+        // A fresh stream info: `kv::Store::status` answers the info cached when it was opened.
+        let mut stream = self.desired.stream.clone();
+        let info = stream
+            .info()
             .await
-            .map_err(|e| nats_err(DESIRED_USERS_BUCKET, "status", e))?;
-        Ok(status.values() > 0)
+            .map_err(|e| nats_err(DESIRED_USERS_BUCKET, "stream info", e))?;
+        Ok(info.state.messages > 0)
     }
 
     /// The managed users of a location (bad keys or values are skipped with a warning: the MDM
