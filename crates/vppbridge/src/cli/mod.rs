@@ -78,6 +78,14 @@ pub enum Command {
     Intents(crate::intents::cli::IntentsArgs),
     /// Print the Apple requests the converger would send now (sends nothing).
     Plan(crate::intents::cli::PlanArgs),
+    /// Declarative managed users (`vpp-desired-users`).
+    Users {
+        /// The users command.
+        #[command(subcommand)]
+        cmd: crate::intents::users::cli::UsersCmd,
+    },
+    /// Revoke every revocable license from devices or users (`assets/revoke`, sent by the worker).
+    Revoke(crate::intents::revoke::RevokeArgs),
     /// The event contract's JSON Schemas.
     Schemas {
         /// The schemas command.
@@ -200,6 +208,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Intents(args) => crate::intents::cli::intents_command(config_path, args).await,
         Command::Plan(args) => crate::intents::cli::plan_command(config_path, args).await,
+        Command::Users { cmd } => crate::intents::users::cli::command(config_path, cmd).await,
+        Command::Revoke(args) => crate::intents::revoke::command(config_path, args).await,
         Command::Schemas {
             cmd: SchemasCmd::Write { dir },
         } => crate::events::schemas::write_command(&dir),

@@ -7,6 +7,8 @@
 //!   an operator.
 //! - [`intents`]: declarative licensing: the `vpp-desired` value the MDM writes, the
 //!   `vpp-intents` tracking record, and the intent events on `vpp.intents.<location>`.
+//! - [`user_intents`]: declarative managed users: `vpp-desired-users`, `vpp-user-intents` and
+//!   the user intent events.
 //!
 //! Pure types, no I/O. The JSON Schemas in `schemas/` are generated from these types
 //! (`vppbridge schemas write`), and a test fails when the files and the types disagree.
@@ -16,6 +18,7 @@ pub mod changes;
 pub mod intents;
 pub mod notification;
 pub mod schemas;
+pub mod user_intents;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;

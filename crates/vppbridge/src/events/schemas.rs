@@ -52,9 +52,11 @@ pub fn all() -> Vec<(String, Value)> {
             .into_iter()
             .chain(super::alerts::schemas())
             .chain(super::intents::schemas())
+            .chain(super::user_intents::schemas())
             .map(|(event_type, schema)| (file_name(&event_type), schema)),
     )
     .chain(super::intents::value_schemas())
+    .chain(super::user_intents::value_schemas())
     .collect()
 }
 

@@ -17,8 +17,8 @@ use crate::events::intents::{Desired, DesiredValue, IntentState};
 use apple_vpp::Limits;
 use apple_vpp::types::ManageAssetsRequest;
 
-/// Largest intent file read (a line is about 60 bytes: a million lines).
-pub const MAX_INTENT_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest intent file read.
+pub const MAX_INTENT_FILE_BYTES: u64 = super::lines::MAX_FILE_BYTES;
 
 /// Arguments of `vppbridge assign` and `vppbridge unassign`.
 #[derive(Debug, Clone, clap::Args)]
@@ -98,52 +98,34 @@ pub fn parse_lines(
     text: &str,
     desired: Desired,
 ) -> Result<Vec<(Pair, DesiredValue)>, Vec<String>> {
-    let mut out = Vec::new();
-    let mut problems = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let n = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let line: Line = match serde_json::from_str(raw) {
-            Ok(l) => l,
-            Err(e) => {
-                problems.push(format!("line {n}: {e}; expected {{\"adamId\": \"...\", \"pricingParam\": \"STDQ\", \"serialNumber\": \"...\"}} or with \"clientUserId\""));
-                continue;
-            }
-        };
-        let target = match (line.serial_number, line.client_user_id) {
-            (Some(s), None) if !s.is_empty() => Target::Serial(s),
-            (None, Some(u)) if !u.is_empty() => Target::User(u),
-            _ => {
-                problems.push(format!(
-                    "line {n}: give exactly one non-empty \"serialNumber\" or \"clientUserId\""
-                ));
-                continue;
-            }
-        };
-        let pair = Pair {
-            adam_id: line.adam_id.0,
-            pricing_param: line.pricing_param,
-            target,
-        };
-        if let Err(e) = pair.key(location) {
-            problems.push(format!("line {n}: {e}"));
-            continue;
-        }
-        out.push((
-            pair,
-            DesiredValue {
-                desired,
-                metadata: line.metadata,
-            },
-        ));
-    }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    super::lines::parse(
+        text,
+        "{\"adamId\": \"...\", \"pricingParam\": \"STDQ\", \"serialNumber\": \"...\"} or with \"clientUserId\"",
+        |line: Line| {
+            let target = match (line.serial_number, line.client_user_id) {
+                (Some(s), None) if !s.is_empty() => Target::Serial(s),
+                (None, Some(u)) if !u.is_empty() => Target::User(u),
+                _ => {
+                    return Err(
+                        "give exactly one non-empty \"serialNumber\" or \"clientUserId\"".into(),
+                    );
+                }
+            };
+            let pair = Pair {
+                adam_id: line.adam_id.0,
+                pricing_param: line.pricing_param,
+                target,
+            };
+            pair.key(location).map_err(|e| e.to_string())?;
+            Ok((
+                pair,
+                DesiredValue {
+                    desired,
+                    metadata: line.metadata,
+                },
+            ))
+        },
+    )
 }
 
 /// The pairs of the single-asset form.
@@ -183,7 +165,7 @@ pub fn single_pairs(
     Ok(out)
 }
 
-fn known_location(config: &crate::config::Config, location: &str) -> anyhow::Result<()> {
+pub(crate) fn known_location(config: &crate::config::Config, location: &str) -> anyhow::Result<()> {
     if config.locations.iter().any(|l| l.id == location) {
         Ok(())
     } else {
@@ -199,7 +181,7 @@ fn known_location(config: &crate::config::Config, location: &str) -> anyhow::Res
     }
 }
 
-async fn open(config: &crate::config::Config) -> anyhow::Result<Store> {
+pub(crate) async fn open(config: &crate::config::Config) -> anyhow::Result<Store> {
     Store::open(&jetstream::new(crate::nats::connect(&config.nats).await?)).await
 }
 
@@ -215,31 +197,7 @@ pub async fn desire_command(
     let config = crate::config::load(config)?;
     known_location(&config, &args.location)?;
     let entries = match &args.file {
-        Some(path) => {
-            let size = std::fs::metadata(path)
-                .with_context(|| format!("cannot read {}", path.display()))?
-                .len();
-            anyhow::ensure!(
-                size <= MAX_INTENT_FILE_BYTES,
-                "{} is {size} bytes; split it into files of at most {MAX_INTENT_FILE_BYTES} bytes",
-                path.display()
-            );
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
-            match parse_lines(&args.location, &text, desired) {
-                Ok(e) => e,
-                Err(problems) => {
-                    for p in &problems {
-                        eprintln!("{}: {p}", path.display());
-                    }
-                    anyhow::bail!(
-                        "{} has {} invalid line(s); nothing was written",
-                        path.display(),
-                        problems.len()
-                    );
-                }
-            }
-        }
+        Some(path) => super::lines::read(path, |text| parse_lines(&args.location, text, desired))?,
         None => single_pairs(&args, desired)?,
     };
     let store = open(&config).await?;

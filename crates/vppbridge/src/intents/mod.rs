@@ -23,15 +23,21 @@
 //! - [`track`]: the request records and how an outcome is read (view, Event Status).
 //! - [`converge`]: the per-location loop the worker spawns.
 //! - [`cli`]: `vppbridge assign|unassign|intents|plan`.
+//! - [`lines`]: the JSON-lines files of `assign|unassign` and `users apply`.
+//! - [`users`]: declarative managed users (`vpp-desired-users`), with their own converger.
+//! - [`revoke`]: `vppbridge revoke`, answered by the worker through the location's client.
 //!
 //! Depends on `location`, `view` (read only), `events`, `config`, `nats`; nothing depends on it
 //! but `worker` (one spawn) and `cli`.
 
 pub mod cli;
 pub mod converge;
+pub mod lines;
 pub mod plan;
+pub mod revoke;
 pub mod store;
 pub mod track;
+pub mod users;
 
 use serde::{Deserialize, Serialize};
 

@@ -62,8 +62,8 @@ impl Store {
     }
 
     /// Live keys of `store` under `<location>.>` with their value and revision (an error after
-    /// [`SCAN_TIMEOUT`]).
-    async fn scan(
+    /// [`SCAN_TIMEOUT`]). Also used by the users converger on its buckets.
+    pub(crate) async fn scan(
         &self,
         store: &kv::Store,
         location: &str,

@@ -40,6 +40,10 @@ pub const DESIRED_BUCKET: &str = "vpp-desired";
 pub const INTENTS_BUCKET: &str = "vpp-intents";
 /// Apple write requests sent for intents, by `<location>.<request id>`, until their outcome.
 pub const INTENT_REQUESTS_BUCKET: &str = "vpp-intent-requests";
+/// Desired managed users, written by the MDM (same keys as [`USERS_BUCKET`]).
+pub const DESIRED_USERS_BUCKET: &str = "vpp-desired-users";
+/// vppbridge's tracking record of each desired user (same keys as [`DESIRED_USERS_BUCKET`]).
+pub const USER_INTENTS_BUCKET: &str = "vpp-user-intents";
 
 /// Subjects of [`NOTIFICATIONS_STREAM`].
 pub const NOTIFICATIONS_SUBJECTS: &str = "vpp.notifications.>";
@@ -61,7 +65,7 @@ pub const STREAMS: [&str; 5] = [
     INTENTS_STREAM,
 ];
 /// Every key-value bucket [`setup`] creates.
-pub const BUCKETS: [&str; 7] = [
+pub const BUCKETS: [&str; 9] = [
     ASSETS_BUCKET,
     ASSIGNMENTS_BUCKET,
     USERS_BUCKET,
@@ -69,6 +73,8 @@ pub const BUCKETS: [&str; 7] = [
     DESIRED_BUCKET,
     INTENTS_BUCKET,
     INTENT_REQUESTS_BUCKET,
+    DESIRED_USERS_BUCKET,
+    USER_INTENTS_BUCKET,
 ];
 
 /// The shortest duplicate window accepted: Apple's repeats come within minutes.

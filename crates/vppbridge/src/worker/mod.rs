@@ -131,6 +131,17 @@ pub async fn run(
             config.intents.clone(),
             shutdown.clone(),
         ));
+        background.spawn(crate::intents::users::converge::run(
+            loc.clone(),
+            js.clone(),
+            config.intents.clone(),
+            shutdown.clone(),
+        ));
+        background.spawn(crate::intents::revoke::serve(
+            loc.clone(),
+            js.client(),
+            shutdown.clone(),
+        ));
         background.spawn(crate::sync::schedule(
             loc.clone(),
             config.sync.clone(),

@@ -14,6 +14,8 @@ use vppbridge_sim::SeedSpec;
 use crate::worker::harness::*;
 use crate::worker::support::*;
 
+mod users;
+
 fn seed(assets: usize, devices: usize, licenses: Option<i64>) -> SeedSpec {
     SeedSpec {
         locations: 1,
