@@ -230,7 +230,10 @@ impl DemoEnv {
             // Event Status is polled after seconds rather than Apple's 5 minutes (30 s apart),
             // like the simulator's shortened delays: a request whose pairs partly failed (the
             // shortage's 9709) is settled from its status while the audience watches.
+            // A pass every 15 s when nothing wakes it (a desired change does at once): each pass
+            // reads the location's 20,000 desired keys and their records.
             intents: vppbridge::config::IntentsConfig {
+                interval_ms: 15_000,
                 status_poll_after_secs: 2,
                 status_poll_interval_secs: 2,
                 ..vppbridge::config::IntentsConfig::default()

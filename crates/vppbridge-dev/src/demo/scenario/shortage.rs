@@ -12,9 +12,13 @@ use vppbridge::events::intents::{Desired, IntentState};
 use vppbridge_sim::seed;
 use vppbridge_testkit::truth::fetch_truth;
 
-/// Serial numbers of the devices enrolled for this step (not among the seeded ones).
+/// The serial numbers of the devices enrolled for this step start so (the seeded ones with
+/// `SIM`).
+const NEW_DEVICE_PREFIX: &str = "DEMO";
+
+/// Serial number `n` of the devices enrolled for this step.
 fn new_device(n: usize) -> String {
-    format!("DEMO{:08}", n + 1)
+    format!("{NEW_DEVICE_PREFIX}{:08}", n + 1)
 }
 
 impl Ctx<'_> {
@@ -41,7 +45,13 @@ impl Ctx<'_> {
         p.note(&format!(
             "vppbridge assign: {adam_id} on {wanted} new devices; {available} license(s) available"
         ));
-        let ours = |r: &vppbridge::intents::cli::IntentRow| r.adam_id == adam_id;
+        // This step's devices only: the App is also desired on the seeded ones (step 3).
+        let ours = |r: &vppbridge::intents::cli::IntentRow| {
+            r.adam_id == adam_id
+                && r.serial_number
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with(NEW_DEVICE_PREFIX))
+        };
         let rows = self
             .wait_intents(&p, ours, |rows| {
                 rows.len() == wanted
