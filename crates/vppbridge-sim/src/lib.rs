@@ -9,7 +9,7 @@
 //!   Service Config and Client Config. `reads`: Get Assets / Assignments / Users. `writes`,
 //!   `users`: the asynchronous writes and Event Status. `state`, `versions`: a location's truth
 //!   and its per-endpoint versions. `notify`: deliveries. `admin`: `/_sim/`. `lookup`: the
-//!   content-metadata lookup. `seed`, `errors`, [`faults`], [`cli`].
+//!   content-metadata lookup. `invite`: the invitation link. `seed`, `errors`, [`faults`], [`cli`].
 //!
 //! It serves Apple's paths under `/mdm/v2/` and an admin API under `/_sim/`, keeps all state in
 //! memory, and shares every request/response type with the client (the `apple-vpp-types` crate).
@@ -49,6 +49,11 @@
 //!   test machine): [`SimConfig::content_metadata_url`], by default the simulator's
 //!   `/_sim/lookup`, which answers `{"results": {"<adamId>": {id, name, kind, artistName,
 //!   bundleId}}}` for the adamIds it holds (Apple documents the URL and query, not the answer).
+//!   `invitationEmail` — *documented* template (§3: `%25inviteCode%25` replaced by the user's
+//!   `inviteCode`); the page behind it *chosen* (Apple's is a web page for the user, not
+//!   documented): `/_sim/invite?inviteCode=...`, which accepts the invitation when opened
+//!   (Associated, `idHash`, USER_ASSOCIATED), plain text, 404 for a code with no open
+//!   invitation.
 //! - **Client Config** — *documented* §4.2: `mdmInfo` needs all three fields (9723) within
 //!   100/100/255 characters (9724/9725/9713); URL and secret go together (9710), at most 512
 //!   characters (9711); the URL must be absolute HTTPS with a host (9712; HTTP too with
@@ -126,6 +131,7 @@
 pub mod cli;
 mod errors;
 pub mod faults;
+mod invite;
 mod lookup;
 mod notify;
 mod reads;
