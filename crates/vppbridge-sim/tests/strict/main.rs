@@ -149,7 +149,12 @@ impl Env {
     }
 }
 
-/// A local notification receiver: records every body, answers 200.
+/// The notification secret the tests register.
+pub const SECRET: &str = "strict-secret";
+
+/// A local notification receiver (JSON bodies only, as axum's `Json` demands
+/// `Content-Type: application/json`): records every body sent with [`SECRET`] as bearer and
+/// answers 200, refuses any other with 403.
 #[derive(Clone, Default)]
 pub struct Receiver {
     /// Every notification body received, in order.
@@ -163,13 +168,24 @@ impl Receiver {
         let bodies = receiver.bodies.clone();
         let app = axum::Router::new().route(
             "/notify",
-            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-                let bodies = bodies.clone();
-                async move {
-                    bodies.lock().unwrap().push(body);
-                    axum::http::StatusCode::OK
-                }
-            }),
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                    let bodies = bodies.clone();
+                    async move {
+                        // §5.1: the secret comes back as `Authorization: Bearer <secret>`;
+                        // like zentral, anything else is refused (and the registration fails).
+                        let bearer = headers
+                            .get("Authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.strip_prefix("Bearer "));
+                        if bearer != Some(SECRET) {
+                            return axum::http::StatusCode::FORBIDDEN;
+                        }
+                        bodies.lock().unwrap().push(body);
+                        axum::http::StatusCode::OK
+                    }
+                },
+            ),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/notify", listener.local_addr().unwrap());

@@ -310,3 +310,38 @@ async fn an_assignment_change_during_a_traversal_makes_the_strict_client_abort()
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_second_locations_token_sees_its_own_uid_and_not_the_firsts_events() {
+    let mut config = super::config();
+    config.seed.locations = 2;
+    let env = super::start_with(config).await;
+    let other = env.sim.locations().remove(1);
+    let base = env.sim.base_url();
+    let second =
+        super::client::Strict::connect(&format!("{base}service/config"), &other.token_text).await;
+    let config = second
+        .get("clientConfig", &[], &schema::CLIENT_CONFIG)
+        .await
+        .unwrap();
+    assert_eq!(config["uId"], other.u_id.as_str());
+    assert_ne!(other.u_id, env.u_id, "§2: uId tells the libraries apart");
+    second.all("getAssets", &[]).await.unwrap();
+    let accepted = env
+        .strict
+        .post(
+            "retireUsers",
+            &json!({"users": [{"clientUserId": seed::user_id(5)}]}),
+            &schema::EVENT_RESPONSE,
+        )
+        .await
+        .unwrap();
+    let id = accepted["eventId"].as_str().unwrap().to_owned();
+    let got = second
+        .get("eventStatus", &[("eventId", id)], &schema::STATUS)
+        .await;
+    assert!(
+        matches!(got, Err(Refusal::Apple { number: 9708, .. })),
+        "another location's event is unknown: {got:?}"
+    );
+}

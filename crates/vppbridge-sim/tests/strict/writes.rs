@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use vppbridge_sim::seed;
 
 use super::schema::{self, Shape};
-use super::{Env, Receiver, mdm_info, start};
+use super::{Env, Receiver, SECRET, mdm_info, start};
 
 /// Checks every received notification against §5.3 and its type's payload (§5.4, §5.6).
 pub fn check_notifications(env: &Env, bodies: &[Value]) {
@@ -42,7 +42,7 @@ pub async fn register(env: &Env, url: &str) -> Value {
     let body = json!({
         "mdmInfo": mdm_info(),
         "notificationUrl": url,
-        "notificationAuthToken": "strict-secret",
+        "notificationAuthToken": SECRET,
         "notificationTypes": ["ASSET_MANAGEMENT", "ASSET_COUNT", "USER_MANAGEMENT", "USER_ASSOCIATED"],
     });
     let answer = env
@@ -244,6 +244,22 @@ async fn user_writes_complete_with_the_documented_status_and_notifications() {
             .until(key, |b| b["notification"]["eventId"] == id)
             .await;
         check_notifications(&env, &bodies);
+        if kind == "CREATE" {
+            // §5.6: with a managedAppleId the user comes back Associated, with an idHash and no
+            // inviteCode.
+            let users = &of_event(&bodies, id)[0]["notification"]["users"];
+            let u2 = users
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["clientUserId"] == "strict-u2")
+                .unwrap();
+            assert_eq!(u2["status"], "Associated", "{u2}");
+            assert!(
+                u2.get("idHash").is_some() && u2.get("inviteCode").is_none(),
+                "{u2}"
+            );
+        }
     }
     let u1 = env
         .strict
@@ -363,4 +379,51 @@ async fn failed_user_writes_report_each_users_error_in_status_and_notifications(
             "{key}: {notes:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_associate_beyond_the_available_licenses_fails_the_rest_with_9709() {
+    let env = start().await;
+    let (receiver, url) = Receiver::start().await;
+    register(&env, &url).await;
+    let adam = seed::adam_id(7);
+    let q = [("adamId", adam.clone())];
+    let asset = &env.strict.all("getAssets", &q).await.unwrap().records[0];
+    let available = asset["availableCount"].as_i64().unwrap();
+    env.admin_post("refund", json!({"adamId": adam, "count": available - 1}))
+        .await;
+    let serials = ["STRICT-S1", "STRICT-S2", "STRICT-S3"];
+    let body =
+        json!({"assets": [{"adamId": adam, "pricingParam": "STDQ"}], "serialNumbers": serials});
+    let accepted = env
+        .strict
+        .post("associateAssets", &body, &schema::EVENT_RESPONSE)
+        .await
+        .unwrap();
+    let id = accepted["eventId"].as_str().unwrap();
+    let status = env.wait_event(id).await;
+    assert_eq!(status["eventStatus"], "FAILED", "{status}");
+    assert_eq!(
+        (
+            status["numRequested"].as_i64(),
+            status["numCompleted"].as_i64()
+        ),
+        (Some(3), Some(1))
+    );
+    let failure = &status["failures"][0];
+    assert_eq!(failure["errorNumber"], 9709, "{status}");
+    assert_eq!(
+        failure["errorInfo"]["serialNumbers"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let bodies = receiver
+        .until("9709", |b| {
+            b["notification"]["error"]["errorNumber"] == 9709
+        })
+        .await;
+    check_notifications(&env, &bodies);
+    let after = &env.strict.all("getAssets", &q).await.unwrap().records[0];
+    assert_eq!(after["availableCount"], 0, "{after}");
 }
