@@ -82,7 +82,9 @@
 //! - **Extension `removedAssignments`** — not Apple's (§13 q6): with
 //!   [`SimConfig::ext_removed_assignments`] (`--ext-removed-assignments`; off by default, in the
 //!   demo, the tests and the benchmarks) a `sinceVersionId` read of assignments also lists the
-//!   pairs no longer assigned in `removedAssignments`, paginated with the others.
+//!   pairs no longer assigned in `removedAssignments`, paginated with the others. The field
+//!   is serialised from the simulator's own answer type, not from `apple-vpp-types`, so the
+//!   client drops it unread and production cannot depend on it.
 //! - **Write validation** — *documented* §8, §10.2: 415/9727 content type, 405/9726 method,
 //!   9602 bad JSON, 9718, 9719, 9700–9705, 9707, 9720, 9714, 9715, 9717, then an `eventId` at
 //!   once. *Chosen*: a JSON `null` member counts as missing at any depth (`"serialNumbers":
