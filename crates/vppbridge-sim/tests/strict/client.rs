@@ -242,9 +242,11 @@ impl Strict {
             documented,
             "{what}: error {number} came with HTTP {status}; §10.2 documents {documented:?}: {body}"
         );
-        assert!(
-            self.codes.contains_key(&number),
-            "{what}: error {number} is not among Service Config's errorCodes"
+        // §3: errorCodes holds every known number with its message, one message per number.
+        assert_eq!(
+            self.codes.get(&number).map(String::as_str),
+            body["errorMessage"].as_str(),
+            "{what}: error {number}'s message differs from Service Config's errorCodes"
         );
         Refusal::Apple { status, number }
     }

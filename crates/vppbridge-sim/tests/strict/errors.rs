@@ -357,6 +357,11 @@ async fn client_config_answers_its_documented_validation_errors() {
             9712,
         ),
         (
+            "a receiver that refuses the test notification",
+            json!({"notificationUrl": url, "notificationAuthToken": "not-the-receivers-secret"}),
+            9728,
+        ),
+        (
             "an unreachable URL",
             json!({"notificationUrl": "http://127.0.0.1:9/notify", "notificationAuthToken": "t"}),
             9728,
