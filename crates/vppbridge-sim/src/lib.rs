@@ -89,7 +89,9 @@
 //!   9602 bad JSON, 9718, 9719, 9700–9705, 9707, 9720, 9714, 9715, 9717, then an `eventId` at
 //!   once. *Chosen*: a JSON `null` member counts as missing at any depth (`"serialNumbers":
 //!   null` → 9719 like no `serialNumbers`): Go clients send `null` for empty slices and Apple
-//!   does not say; an empty id → 9602.
+//!   does not say; an empty id (`adamId`, serial, `clientUserId`), a `pricingParam` other than
+//!   `STDQ`/`PLUS` (§6.1) or a body that is not a JSON object → 9602 (Apple's "invalid
+//!   argument").
 //! - **Write outcomes** — *documented* §8.1–§8.3, §9: the work completes after `event_delay`
 //!   (*chosen*: Apple's delay is unspecified); `numRequested` is the cross product; associate
 //!   assigns while licenses last, the rest fail with 9709; users that are not registered fail
