@@ -6,11 +6,13 @@
 //! - `client`: the strict client and its strict traversal.
 //! - `reads`: Service Config, Client Config, every page of Get Assets / Assignments / Users.
 //! - `writes`: Client Config POST, the asset and user writes, Event Status, notifications.
+//! - `config_errors`: Client Config's validation errors.
 //! - `errors`: every documented validation, authentication and server error of every endpoint.
 //! - `outside`: what happens outside the MDM (an accepted invitation, a purchase) and the URLs
 //!   a client follows from Service Config (the invitation link, the metadata lookup).
 
 mod client;
+mod config_errors;
 mod errors;
 mod outside;
 mod reads;
