@@ -113,8 +113,9 @@
 //!   shows per-app notifications); a failed USER_MANAGEMENT names each user as the request did
 //!   (`clientUserId`, `email`) without a `status` (§5.6 shows no failure; the user may have no
 //!   record, and an empty status is none of §6.3's); each attempt bounded by
-//!   `notification_timeout`; after the last attempt the notification is given up (§13 q2); a location's notifications leave in
-//!   order, retries do not hold up the next ones (ordering is undocumented, §5.2).
+//!   `notification_timeout`; after the last attempt the notification is given up (§13 q2); a
+//!   location's notifications leave in order, retries do not hold up the next ones (ordering
+//!   is undocumented, §5.2).
 //! - **Delivery faults** — *chosen* (test tool, modelling §5.2's "best effort" and duplicates):
 //!   `dropRate`: never sent (logged `dropped`); `duplicateRate`: delivered again with the same
 //!   `notificationId`; `reorderRate`: held until the next notification has gone out (at most

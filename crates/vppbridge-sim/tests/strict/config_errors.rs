@@ -6,13 +6,17 @@ use serde_json::json;
 use super::errors::expect;
 use super::{Receiver, schema, start};
 
+/// A Client Config body with only this `mdmInfo`.
+fn mdm(id: String, name: String, metadata: String) -> serde_json::Value {
+    json!({"mdmInfo": {"id": id, "name": name, "metadata": metadata}})
+}
+
 #[tokio::test]
 async fn client_config_answers_its_documented_validation_errors() {
     let env = start().await;
     let (_receiver, url) = Receiver::start().await;
     let max = env.strict.limit("maxNotificationLength");
     let long = |n: usize| "x".repeat(n + 1);
-    let mdm = |id: String, name: String, metadata: String| json!({"mdmInfo": {"id": id, "name": name, "metadata": metadata}});
     let s = &env.strict;
     let cases = [
         ("an array for a body", json!([]), 9602),
@@ -57,7 +61,10 @@ async fn client_config_answers_its_documented_validation_errors() {
         ),
         (
             "a URL too long",
-            json!({"notificationUrl": format!("{url}?{}", long(max)), "notificationAuthToken": "t"}),
+            json!({
+                "notificationUrl": format!("{url}?{}", long(max)),
+                "notificationAuthToken": "t",
+            }),
             9711,
         ),
         (

@@ -122,7 +122,12 @@ fn write_cases(env: &Env) -> Vec<Case> {
     for key in ["associateAssets", "disassociateAssets"] {
         cases.extend([
             case("no assets", key, json!({"serialNumbers": ["S1"]}), 9718),
-            case("empty assets", key, json!({"assets": [], "serialNumbers": ["S1"]}), 9718),
+            case(
+                "empty assets",
+                key,
+                json!({"assets": [], "serialNumbers": ["S1"]}),
+                9718,
+            ),
             case("no targets", key, json!({"assets": [asset(0)]}), 9719),
             case(
                 "null targets (a Go client's empty slices)",
@@ -133,7 +138,10 @@ fn write_cases(env: &Env) -> Vec<Case> {
             case(
                 "over maxAssets",
                 key,
-                json!({"assets": (0..=max_assets).map(asset).collect::<Vec<_>>(), "serialNumbers": ["S1"]}),
+                json!({
+                    "assets": (0..=max_assets).map(asset).collect::<Vec<_>>(),
+                    "serialNumbers": ["S1"],
+                }),
                 9700,
             ),
             case(
@@ -181,13 +189,19 @@ fn write_cases(env: &Env) -> Vec<Case> {
             case(
                 "a pricingParam other than STDQ or PLUS",
                 key,
-                json!({"assets": [{"adamId": seed::adam_id(0), "pricingParam": "GOLD"}], "serialNumbers": ["S1"]}),
+                json!({
+                    "assets": [{"adamId": seed::adam_id(0), "pricingParam": "GOLD"}],
+                    "serialNumbers": ["S1"],
+                }),
                 9602,
             ),
             case(
                 "an empty adamId",
                 key,
-                json!({"assets": [{"adamId": "", "pricingParam": "STDQ"}], "serialNumbers": ["S1"]}),
+                json!({
+                    "assets": [{"adamId": "", "pricingParam": "STDQ"}],
+                    "serialNumbers": ["S1"],
+                }),
                 9602,
             ),
             case(

@@ -43,7 +43,8 @@ pub async fn register(env: &Env, url: &str) -> Value {
         "mdmInfo": mdm_info(),
         "notificationUrl": url,
         "notificationAuthToken": SECRET,
-        "notificationTypes": ["ASSET_MANAGEMENT", "ASSET_COUNT", "USER_MANAGEMENT", "USER_ASSOCIATED"],
+        "notificationTypes":
+            ["ASSET_MANAGEMENT", "ASSET_COUNT", "USER_MANAGEMENT", "USER_ASSOCIATED"],
     });
     let answer = env
         .strict
