@@ -27,17 +27,14 @@ pub struct Assignment {
     pub user_status: Option<String>,
 }
 
-/// `GET assignments`.
+/// `GET assignments`: only what Apple documents (apple-api.md §6.2). The simulator's
+/// `removedAssignments` extension is not here, so no client code can come to depend on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct GetAssignmentsResponse {
     /// The assignments on this page.
     #[serde(default)]
     pub assignments: Vec<Assignment>,
-    /// vppbridge simulator extension: with `sinceVersionId`, the assignments removed since that
-    /// version (Apple does not document how removals appear; see the simulator's docs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub removed_assignments: Option<Vec<Assignment>>,
     /// Page fields.
     #[serde(flatten)]
     pub page: PageInfo,

@@ -68,6 +68,7 @@ pub(crate) fn router(sim: Arc<Shared>) -> Router {
         .route("/_sim/requests", get(requests).delete(clear_requests))
         .route("/_sim/notifications", get(notifications))
         .route("/_sim/lookup", get(super::lookup::lookup))
+        .route("/_sim/invite", get(super::invite::invite))
         .with_state(sim)
 }
 
@@ -227,25 +228,37 @@ async fn accept_invitation(
     Path(u_id): Path<String>,
     Json(b): Json<Invitation>,
 ) -> Result<Json<ResponseUser>, AdminError> {
+    accept(&sim, &u_id, &b.client_user_id)
+        .map(Json)
+        .map_err(|(status, message)| AdminError(status, message))
+}
+
+/// The user `client_user_id` of location `u_id` accepts its invitation: Associated, with an
+/// `idHash`, and USER_ASSOCIATED sent. Also behind the `invitationEmail` link (`invite`).
+pub(crate) fn accept(
+    sim: &Arc<Shared>,
+    u_id: &str,
+    client_user_id: &str,
+) -> Result<ResponseUser, (StatusCode, String)> {
     let mut world = lock(&sim.world);
-    let loc = world
-        .locations
-        .get_mut(&u_id)
-        .ok_or_else(|| no_location(&u_id))?;
+    let loc = world.locations.get_mut(u_id).ok_or_else(|| {
+        let AdminError(status, message) = no_location(u_id);
+        (status, message)
+    })?;
     loc.begin();
     let version = loc.user_versions.current() + 1;
-    let rec = loc.users.get_mut(&b.client_user_id).ok_or_else(|| {
-        AdminError(
+    let rec = loc.users.get_mut(client_user_id).ok_or_else(|| {
+        (
             StatusCode::NOT_FOUND,
-            format!("no active user {}", b.client_user_id),
+            format!("no active user {client_user_id}"),
         )
     })?;
     if rec.user.status != "Registered" {
-        return Err(AdminError(
+        return Err((
             StatusCode::CONFLICT,
             format!(
-                "user {} is {}, not Registered",
-                b.client_user_id, rec.user.status
+                "user {client_user_id} is {}, not Registered",
+                rec.user.status
             ),
         ));
     }
@@ -261,8 +274,8 @@ async fn accept_invitation(
         })
         .unwrap_or_default(),
     };
-    notify::dispatch_one(&sim, loc, out);
-    Ok(Json(user))
+    notify::dispatch_one(sim, loc, out);
+    Ok(user)
 }
 
 fn with_location(

@@ -9,7 +9,7 @@
 //!   Service Config and Client Config. `reads`: Get Assets / Assignments / Users. `writes`,
 //!   `users`: the asynchronous writes and Event Status. `state`, `versions`: a location's truth
 //!   and its per-endpoint versions. `notify`: deliveries. `admin`: `/_sim/`. `lookup`: the
-//!   content-metadata lookup. `seed`, `errors`, [`faults`], [`cli`].
+//!   content-metadata lookup. `invite`: the invitation link. `seed`, `errors`, [`faults`], [`cli`].
 //!
 //! It serves Apple's paths under `/mdm/v2/` and an admin API under `/_sim/`, keeps all state in
 //! memory, and shares every request/response type with the client (the `apple-vpp-types` crate).
@@ -49,6 +49,11 @@
 //!   test machine): [`SimConfig::content_metadata_url`], by default the simulator's
 //!   `/_sim/lookup`, which answers `{"results": {"<adamId>": {id, name, kind, artistName,
 //!   bundleId}}}` for the adamIds it holds (Apple documents the URL and query, not the answer).
+//!   `invitationEmail` — *documented* template (§3: `%25inviteCode%25` replaced by the user's
+//!   `inviteCode`); the page behind it *chosen* (Apple's is a web page for the user, not
+//!   documented): `/_sim/invite?inviteCode=...`, which accepts the invitation when opened
+//!   (Associated, `idHash`, USER_ASSOCIATED), plain text, 404 for a code with no open
+//!   invitation.
 //! - **Client Config** — *documented* §4.2: `mdmInfo` needs all three fields (9723) within
 //!   100/100/255 characters (9724/9725/9713); URL and secret go together (9710), at most 512
 //!   characters (9711); the URL must be absolute HTTPS with a host (9712; HTTP too with
@@ -77,12 +82,16 @@
 //! - **Extension `removedAssignments`** — not Apple's (§13 q6): with
 //!   [`SimConfig::ext_removed_assignments`] (`--ext-removed-assignments`; off by default, in the
 //!   demo, the tests and the benchmarks) a `sinceVersionId` read of assignments also lists the
-//!   pairs no longer assigned in `removedAssignments`, paginated with the others.
+//!   pairs no longer assigned in `removedAssignments`, paginated with the others. The field
+//!   is serialised from the simulator's own answer type, not from `apple-vpp-types`, so the
+//!   client drops it unread and production cannot depend on it.
 //! - **Write validation** — *documented* §8, §10.2: 415/9727 content type, 405/9726 method,
 //!   9602 bad JSON, 9718, 9719, 9700–9705, 9707, 9720, 9714, 9715, 9717, then an `eventId` at
 //!   once. *Chosen*: a JSON `null` member counts as missing at any depth (`"serialNumbers":
 //!   null` → 9719 like no `serialNumbers`): Go clients send `null` for empty slices and Apple
-//!   does not say; an empty id → 9602.
+//!   does not say; an empty id (`adamId`, serial, `clientUserId`), a `pricingParam` other than
+//!   `STDQ`/`PLUS` (§6.1) or a body that is not a JSON object → 9602 (Apple's "invalid
+//!   argument").
 //! - **Write outcomes** — *documented* §8.1–§8.3, §9: the work completes after `event_delay`
 //!   (*chosen*: Apple's delay is unspecified); `numRequested` is the cross product; associate
 //!   assigns while licenses last, the rest fail with 9709; users that are not registered fail
@@ -101,9 +110,12 @@
 //!   invitation; up to three attempts (default 3 over 2.5 minutes). *Chosen*: `Content-Type:
 //!   application/json` (§13 q2); one asset per ASSET_MANAGEMENT notification, successes and
 //!   each failure number apart, failures without `errorInfo` (§13 q9, as the forum capture
-//!   shows per-app notifications); each attempt bounded by `notification_timeout`; after the
-//!   last attempt the notification is given up (§13 q2); a location's notifications leave in
-//!   order, retries do not hold up the next ones (ordering is undocumented, §5.2).
+//!   shows per-app notifications); a failed USER_MANAGEMENT names each user as the request did
+//!   (`clientUserId`, `email`) without a `status` (§5.6 shows no failure; the user may have no
+//!   record, and an empty status is none of §6.3's); each attempt bounded by
+//!   `notification_timeout`; after the last attempt the notification is given up (§13 q2); a
+//!   location's notifications leave in order, retries do not hold up the next ones (ordering
+//!   is undocumented, §5.2).
 //!   `https://` URLs are verified against the built-in roots plus the PEM file
 //!   [`SimConfig::extra_root_certs`] (default `$SSL_CERT_FILE`) — *chosen*, so a local receiver
 //!   with a local CA can be registered (Apple trusts public CAs only).
@@ -135,6 +147,7 @@
 pub mod cli;
 mod errors;
 pub mod faults;
+mod invite;
 mod lookup;
 mod modes;
 mod notify;

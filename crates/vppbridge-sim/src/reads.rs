@@ -8,6 +8,7 @@ use std::ops::Range;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Query, RawQuery, State};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::errors::ApiError;
@@ -127,13 +128,25 @@ fn user_status(loc: &Location, a: &Assignment) -> Option<(String, Option<String>
     })
 }
 
+/// A Get Assignments answer: Apple's documented response, plus the `removedAssignments`
+/// extension (not Apple's; only with `--ext-removed-assignments`). The extension lives here,
+/// not in `apple-vpp-types`, so the client cannot parse it and production cannot depend on it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AssignmentsAnswer {
+    #[serde(flatten)]
+    documented: GetAssignmentsResponse,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    removed_assignments: Option<Vec<Assignment>>,
+}
+
 /// `GET assignments`.
 pub(crate) async fn assignments(
     State(sim): Sim,
     Extension(auth): Extension<Authed>,
     RawQuery(raw): RawQuery,
     q: Result<Query<AssignmentsQuery>, QueryRejection>,
-) -> Result<Json<GetAssignmentsResponse>, ApiError> {
+) -> Result<Json<AssignmentsAnswer>, ApiError> {
     let q = query(q, raw.as_deref())?;
     let world = lock(&sim.world);
     let loc = location(&world, &auth)?;
@@ -230,11 +243,13 @@ pub(crate) async fn assignments(
         }
     }
     info.version_id = Some(loc.versions.current_id());
-    Ok(Json(GetAssignmentsResponse {
-        assignments,
+    Ok(Json(AssignmentsAnswer {
+        documented: GetAssignmentsResponse {
+            assignments,
+            page: info,
+            common: common(loc),
+        },
         removed_assignments: (extension && q.since_version_id.is_some()).then_some(removed),
-        page: info,
-        common: common(loc),
     }))
 }
 

@@ -126,6 +126,21 @@ fn apply_user(loc: &mut Location, kind: EventType, req: &RequestUser) -> Result<
     }
 }
 
+/// Leaves `status` out of the users a failure names as requested: they may have no record to
+/// take a status from, and `""` is not one of Apple's statuses (§6.3).
+fn without_empty_status(payload: &mut serde_json::Value) {
+    let users = payload
+        .get_mut("users")
+        .and_then(serde_json::Value::as_array_mut);
+    for user in users.into_iter().flatten() {
+        if let Some(user) = user.as_object_mut() {
+            if user.get("status").is_some_and(|s| s == "") {
+                user.remove("status");
+            }
+        }
+    }
+}
+
 async fn manage_users(
     sim: Arc<Shared>,
     auth: &Authed,
@@ -151,15 +166,19 @@ async fn manage_users(
             }
         }
         done.num_completed = ok.len() as i64;
-        let note = |users: &[ResponseUser], result, error| Outgoing {
-            notification_type: notification_type::USER_MANAGEMENT,
-            payload: payload(&UserManagementNotification {
+        let note = |users: &[ResponseUser], result, error| {
+            let mut payload = payload(&UserManagementNotification {
                 event_id: event_id.to_owned(),
                 error,
                 result,
                 kind,
                 users: users.to_vec(),
-            }),
+            });
+            without_empty_status(&mut payload);
+            Outgoing {
+                notification_type: notification_type::USER_MANAGEMENT,
+                payload,
+            }
         };
         for chunk in ok.chunks(PER_NOTIFICATION) {
             done.notifications

@@ -44,6 +44,10 @@ pub(crate) fn json_body<T: DeserializeOwned>(
         return Err(ApiError::new(9727));
     }
     let mut value: Value = serde_json::from_slice(body).map_err(|_| ApiError::new(9602))?;
+    // Every documented body is an object; serde would also fill a struct from an array.
+    if !value.is_object() {
+        return Err(ApiError::new(9602));
+    }
     drop_nulls(&mut value);
     serde_json::from_value(value).map_err(|_| ApiError::new(9602))
 }
@@ -155,6 +159,7 @@ fn validate_manage(loc: &Location, req: &ManageAssetsRequest) -> Result<(), ApiE
         return Err(ApiError::new(9719));
     }
     let checks = [
+        (has_invalid(req), 9602),
         (req.assets.len() > limit("maxAssets"), 9700),
         (req.client_user_ids.len() > limit("maxClientUserIds"), 9701),
         (req.serial_numbers.len() > limit("maxSerialNumbers"), 9702),
@@ -173,6 +178,21 @@ fn validate_manage(loc: &Location, req: &ManageAssetsRequest) -> Result<(), ApiE
         return Err(ApiError::new(9707));
     }
     Ok(())
+}
+
+/// An empty id, or a `pricingParam` other than Apple's `STDQ` / `PLUS` (§6.1, §8.1).
+fn has_invalid(req: &ManageAssetsRequest) -> bool {
+    req.assets.iter().any(|a| {
+        a.adam_id.as_str().is_empty() || !["STDQ", "PLUS"].contains(&a.pricing_param.as_str())
+    }) || has_empty_id(&req.client_user_ids, &req.serial_numbers)
+}
+
+/// Whether a target id is the empty string.
+fn has_empty_id(client_user_ids: &[String], serial_numbers: &[String]) -> bool {
+    client_user_ids
+        .iter()
+        .chain(serial_numbers)
+        .any(String::is_empty)
 }
 
 fn targets(req: &ManageAssetsRequest) -> Vec<Target> {
@@ -312,6 +332,10 @@ pub(crate) async fn revoke(
         (
             req.client_user_ids.is_empty() && req.serial_numbers.is_empty(),
             9719,
+        ),
+        (
+            has_empty_id(&req.client_user_ids, &req.serial_numbers),
+            9602,
         ),
         (
             req.client_user_ids.len() > limit("maxRevokeClientUserIds"),

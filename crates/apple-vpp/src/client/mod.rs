@@ -276,8 +276,8 @@ impl AppleClient {
         .await
     }
 
-    /// Every page of `GET assignments`; on a `sinceVersionId` read the simulator's
-    /// `removedAssignments` end up in [`Paged::removed`].
+    /// Every page of `GET assignments`: on a `sinceVersionId` read, the assignments added or
+    /// changed since (Apple documents nothing about removals, apple-api.md §13 q6).
     ///
     /// # Errors
     /// See [`AppleError`].

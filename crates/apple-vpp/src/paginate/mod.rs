@@ -38,9 +38,6 @@ pub use stream::{Event, MAX_IN_FLIGHT, MAX_RESTARTS, Pages};
 pub struct Paged<T> {
     /// All records, in page order.
     pub items: Vec<T>,
-    /// Records reported removed (the simulator's `removedAssignments` on a `sinceVersionId`
-    /// read of assignments; empty otherwise).
-    pub removed: Vec<T>,
     /// The first page's `versionId` (for a later `sinceVersionId`).
     pub version_id: Option<String>,
     /// Pages read (restarts included).
@@ -76,13 +73,11 @@ where
                 match paged.as_mut() {
                     Some(paged) => {
                         paged.items.extend(page.items);
-                        paged.removed.extend(page.removed);
                         paged.common = page.common;
                     }
                     None => {
                         paged = Some(Paged {
                             items: page.items,
-                            removed: page.removed,
                             version_id: page.page.version_id,
                             pages: 0,
                             common: page.common,

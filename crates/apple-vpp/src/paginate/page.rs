@@ -9,8 +9,6 @@ use crate::types::{
 pub struct Parts<T> {
     /// Records on the page.
     pub items: Vec<T>,
-    /// Removed records (simulator extension on `sinceVersionId` reads).
-    pub removed: Vec<T>,
     /// Page fields.
     pub page: PageInfo,
     /// Common fields.
@@ -45,7 +43,6 @@ impl Page for GetAssetsResponse {
     fn into_parts(self) -> Parts<ResponseAsset> {
         Parts {
             items: self.assets,
-            removed: Vec::new(),
             page: self.page,
             common: self.common,
         }
@@ -66,7 +63,6 @@ impl Page for GetAssignmentsResponse {
     fn into_parts(self) -> Parts<Assignment> {
         Parts {
             items: self.assignments,
-            removed: self.removed_assignments.unwrap_or_default(),
             page: self.page,
             common: self.common,
         }
@@ -87,7 +83,6 @@ impl Page for GetUsersResponse {
     fn into_parts(self) -> Parts<ResponseUser> {
         Parts {
             items: self.users,
-            removed: Vec::new(),
             page: self.page,
             common: self.common,
         }

@@ -53,8 +53,8 @@ impl Run<'_> {
             };
             return self.assignments_full(fetch).await;
         }
-        // A `removedAssignments` field (the simulator's extension, not Apple's) is ignored:
-        // removals are found by `recount`.
+        // Apple lists no removals here (§13 q6): they are found by `recount`. The simulator's
+        // `removedAssignments` extension is not even parsed (`apple-vpp-types` has no field).
         let listed = self
             .list_assignments(AssignmentsQuery {
                 since_version_id: since,
