@@ -127,6 +127,7 @@ pub async fn run(
     for loc in shared.locations.values() {
         background.spawn(crate::intents::converge::run(
             loc.clone(),
+            shared.verifiers.get(&loc.id).cloned(),
             js.clone(),
             config.intents.clone(),
             shutdown.clone(),

@@ -11,6 +11,7 @@
 //! One converger per location: run intents in one worker process (`[intents] enabled = false`
 //! in the others).
 
+mod check;
 mod outcome;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use crate::config::IntentsConfig;
 use crate::location::{ErrorAction, Location};
 use crate::view::keys::state_key;
 use crate::view::state::SyncState;
+use crate::worker::verify::Verifier;
 use outcome::End;
 
 /// How long the desired keys must be quiet before a change is planned.
@@ -40,6 +42,9 @@ pub const QUIET: Duration = Duration::from_millis(500);
 /// One location's converger.
 pub struct Converger {
     loc: Arc<Location>,
+    /// The location's verifier: reads Apple's truth for an asset into the view, the status
+    /// check of a request whose `eventId` was never learnt.
+    verifier: Option<Verifier>,
     store: Store,
     cfg: IntentsConfig,
 }
@@ -47,6 +52,7 @@ pub struct Converger {
 /// Runs the location's converger until `shutdown` (returns at once when `[intents]` is off).
 pub async fn run(
     loc: Arc<Location>,
+    verifier: Option<Verifier>,
     js: jetstream::Context,
     cfg: IntentsConfig,
     shutdown: CancellationToken,
@@ -69,7 +75,12 @@ pub async fn run(
         }
     };
     let interval = Duration::from_millis(cfg.interval_ms.max(50));
-    let c = Converger { loc, store, cfg };
+    let c = Converger {
+        loc,
+        verifier,
+        store,
+        cfg,
+    };
     let mut last_change: Option<Instant> = None;
     loop {
         // Let a burst of desired writes finish before planning it.

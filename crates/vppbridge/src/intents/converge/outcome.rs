@@ -65,9 +65,14 @@ impl Converger {
             .filter(|_| req.phase == Phase::Submitted)
         else {
             // Recorded but the process stopped before learning the eventId: after the time a
-            // notification would take, the pairs the view does not show done go back to pending.
+            // notification would take, Apple's assignments of its assets are read into the
+            // view (Event Status needs the eventId), and only the pairs Apple does not hold go
+            // back to pending. Never sent again before that read.
             if now - req.created_at >= poll_after {
-                tracing::warn!(location = %id, request_id = %req.id, pairs = keys.len(), "intents: a request recorded before a crash has no eventId; the pairs the view does not show done are planned again");
+                if !self.check_at_apple(&req).await {
+                    return Ok(false);
+                }
+                tracing::warn!(location = %id, request_id = %req.id, pairs = keys.len(), "intents: a request recorded before a crash has no eventId; Apple's assignments were read, the pairs it does not hold are planned again");
                 self.store.delete_request(id, &req.id).await?;
                 return Ok(true);
             }
@@ -130,6 +135,9 @@ impl Converger {
             .collect::<Vec<_>>();
         tracing::info!(location = %id, request_id = %req.id, event_id, status = ?status.event_status, failed = failed.len(), "intents: request resolved by Event Status");
         self.finish(snap, ends, Some(&event_id)).await?;
+        // No notification brought the outcome: bring the view (and its change events) to
+        // Apple's truth for these assets. A failed read is left to the next sync.
+        self.check_at_apple(&req).await;
         self.store.delete_request(id, &req.id).await?;
         Ok(true)
     }
