@@ -12,6 +12,7 @@
 //! in the others).
 
 mod check;
+mod notes;
 mod outcome;
 
 use std::sync::Arc;
@@ -34,7 +35,11 @@ use crate::location::{ErrorAction, Location};
 use crate::view::keys::state_key;
 use crate::view::state::SyncState;
 use crate::worker::verify::Verifier;
+use notes::Notes;
 use outcome::End;
+
+/// Seconds before the oldest open request the notification reader starts.
+const NOTES_MARGIN_SECS: i64 = 60;
 
 /// How long the desired keys must be quiet before a change is planned.
 pub const QUIET: Duration = Duration::from_millis(500);
@@ -45,6 +50,8 @@ pub struct Converger {
     /// The location's verifier: reads Apple's truth for an asset into the view, the status
     /// check of a request whose `eventId` was never learnt.
     verifier: Option<Verifier>,
+    /// Outcomes heard in the location's ASSET_MANAGEMENT notifications.
+    notes: Notes,
     store: Store,
     cfg: IntentsConfig,
 }
@@ -74,10 +81,25 @@ pub async fn run(
             None
         }
     };
+    // The notifications of the open requests are in the stream: hear them again from the
+    // oldest one's creation (a little earlier: the server's clock may differ from ours).
+    let since = match store.requests(&loc.id).await {
+        Ok(r) => r
+            .iter()
+            .map(|r| r.created_at)
+            .min()
+            .unwrap_or_else(Utc::now),
+        Err(e) => {
+            tracing::warn!(location = %loc.id, error = %format!("{e:#}"), "intents: cannot list the open requests; their notifications are not heard again (Event Status answers)");
+            Utc::now()
+        }
+    } - chrono::TimeDelta::seconds(NOTES_MARGIN_SECS);
+    let notes = Notes::spawn(js.clone(), loc.id.clone(), since, shutdown.clone());
     let interval = Duration::from_millis(cfg.interval_ms.max(50));
     let c = Converger {
         loc,
         verifier,
+        notes,
         store,
         cfg,
     };

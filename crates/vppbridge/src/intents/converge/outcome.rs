@@ -51,10 +51,35 @@ impl Converger {
         let id = &self.loc.id;
         let keys = req.keys(id);
         let want = req.action == Action::Associate;
+        if let Some(event_id) = req
+            .event_id
+            .clone()
+            .filter(|_| req.phase == Phase::Submitted)
+        {
+            // Every pair named by the event's notifications (summed over its pieces).
+            let pairs: Vec<Pair> = keys.iter().map(|(_, p)| p.clone()).collect();
+            if let Some(outcomes) = self.notes.outcome(&event_id, &pairs) {
+                let failed = outcomes.iter().filter(|e| **e != End::Applied).count();
+                let ends = keys
+                    .into_iter()
+                    .zip(outcomes)
+                    .filter(|((k, _), _)| Self::owns(snap, k, &req))
+                    .map(|((k, _), end)| (k, end))
+                    .collect();
+                tracing::info!(location = %id, request_id = %req.id, event_id, failed, "intents: request resolved by its notifications");
+                self.finish(snap, ends, Some(&event_id)).await?;
+                self.store.delete_request(id, &req.id).await?;
+                self.notes.forget(&event_id);
+                return Ok(true);
+            }
+        }
         // Every pair done in the view (ASSET_MANAGEMENT notifications or a sync put it there):
         // the next decision records them applied.
         if keys.iter().all(|(k, _)| snap.actual.contains(k) == want) {
             self.store.delete_request(id, &req.id).await?;
+            if let Some(e) = &req.event_id {
+                self.notes.forget(e);
+            }
             return Ok(true);
         }
         let now = Utc::now();
@@ -139,6 +164,7 @@ impl Converger {
         // Apple's truth for these assets. A failed read is left to the next sync.
         self.check_at_apple(&req).await;
         self.store.delete_request(id, &req.id).await?;
+        self.notes.forget(&event_id);
         Ok(true)
     }
 

@@ -97,11 +97,10 @@ async fn a_request_left_pending_past_resend_after_is_sent_again_exactly_once() {
     worker.stop().await;
 }
 
-#[tokio::test]
-async fn a_partial_failure_marks_exactly_the_failing_pairs_and_applies_the_rest() {
-    // Five licenses per asset: eight serials on one App leave three without a license (9709);
-    // five users on a Book, two of them unknown to Apple (9609).
-    let h = intents_harness(seed(5, 10, Some(5))).await;
+/// Eight serials on an App with five licenses (three fail with 9709) and five users on a Book,
+/// two of them unknown to Apple (9609), in one file: exactly those intents end `waiting` and
+/// `failed`, the rest `applied`. Returns the simulator's request log.
+async fn partial_failure(h: &Harness) -> Vec<Logged> {
     let app = h.apps().await.remove(0);
     let book = h
         .truth()
@@ -133,7 +132,7 @@ async fn a_partial_failure_marks_exactly_the_failing_pairs_and_applies_the_rest(
     }
     let path = h.dir.path().join("partial.jsonl");
     std::fs::write(&path, text).unwrap();
-    desire(&h, "assign", &path).await;
+    desire(h, "assign", &path).await;
     eventually(60, "every intent settled", || async {
         let s = by_state(&rows(&store).await);
         s.get(&IntentState::Applied) == Some(&8)
@@ -157,6 +156,7 @@ async fn a_partial_failure_marks_exactly_the_failing_pairs_and_applies_the_rest(
             (a.adam_id.0.clone(), t.unwrap_or_default())
         })
         .collect();
+    assert_eq!(truth.len(), 8);
     for r in rows(&store).await {
         let target = r
             .serial_number
@@ -177,5 +177,63 @@ async fn a_partial_failure_marks_exactly_the_failing_pairs_and_applies_the_rest(
         );
         assert!(r.event_id.is_some(), "{target}: Apple's eventId");
     }
+    worker.stop().await;
+    log
+}
+
+#[tokio::test]
+async fn a_partial_failure_heard_in_notifications_marks_exactly_the_failing_pairs() {
+    // Event Status only after Apple's 5 minutes: the notifications alone settle the intents.
+    let h = intents_harness_with(
+        seed(5, 10, Some(5)),
+        |_| {},
+        |c| c.intents.status_poll_after_secs = 300,
+    )
+    .await;
+    h.faults(serde_json::json!({"duplicateRate": 0.5, "reorderRate": 0.5}))
+        .await;
+    let log = partial_failure(&h).await;
+    assert!(
+        polled_events(&log).is_empty(),
+        "settled without Event Status"
+    );
+}
+
+#[tokio::test]
+async fn a_partial_failure_read_from_event_status_marks_exactly_the_failing_pairs() {
+    let h = intents_harness(seed(5, 10, Some(5))).await;
+    h.faults(serde_json::json!({"dropRate": 1.0})).await;
+    let log = partial_failure(&h).await;
+    assert_eq!(polled_events(&log).len(), 2, "both events polled");
+}
+
+#[tokio::test]
+async fn an_events_notifications_split_at_100_are_summed_by_event_id() {
+    // 250 serials on an App with 150 licenses: 100 + 50 successes and 100 failures (9709), in
+    // three pieces of one event.
+    let h = intents_harness_with(
+        seed(5, 250, Some(150)),
+        |_| {},
+        |c| c.intents.status_poll_after_secs = 300,
+    )
+    .await;
+    let app = h.apps().await.remove(0);
+    let worker = h.worker().await;
+    h.synced().await;
+    let store = Store::open(&h.env.js).await.unwrap();
+    h.clear_requests().await;
+    let file = intent_file(&h, "split.jsonl", std::slice::from_ref(&app), 1..251);
+    desire(&h, "assign", &file).await;
+    eventually(60, "150 applied and 100 waiting", || async {
+        let s = by_state(&rows(&store).await);
+        s.get(&IntentState::Applied) == Some(&150) && s.get(&IntentState::Waiting) == Some(&100)
+    })
+    .await;
+    let log = h.requests().await;
+    assert!(
+        polled_events(&log).is_empty(),
+        "settled without Event Status"
+    );
+    assert_eq!(posts(&log, "associate"), 1);
     worker.stop().await;
 }
