@@ -68,7 +68,7 @@ pub async fn run(
         return;
     }
     let store = match Store::open(&js).await {
-        Ok(s) => s,
+        Ok(s) => s.with_retry(super::plan::RetryDelay::from(&cfg)),
         Err(e) => {
             tracing::error!(location = %loc.id, error = %format!("{e:#}"), "intents: cannot open the buckets; the converger does not run");
             return;
@@ -255,7 +255,7 @@ impl Converger {
                 } = &e
                 {
                     let ends = keys
-                        .map(|k| (k, End::Error(*error_number, message.clone())))
+                        .map(|k| (k, End::Refused(*error_number, message.clone())))
                         .collect();
                     self.finish(snap, ends, None).await?;
                     return Ok(true);
@@ -263,7 +263,9 @@ impl Converger {
                 match self.loc.classify(&e).await {
                     ErrorAction::Retry { .. } => {
                         // Transient after the client's own retries: count the attempt.
-                        let ends = keys.map(|k| (k, End::Error(9603, e.to_string()))).collect();
+                        let ends = keys
+                            .map(|k| (k, End::Refused(9603, e.to_string())))
+                            .collect();
                         self.finish(snap, ends, None).await?;
                     }
                     ErrorAction::Hold | ErrorAction::Skip => {}

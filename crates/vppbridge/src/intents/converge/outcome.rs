@@ -24,6 +24,9 @@ pub(super) enum End {
     Applied,
     /// Apple's error (number, message), classified by [`kind_of`].
     Error(i32, String),
+    /// The request was refused before Apple took it (its POST failed): an error like
+    /// [`End::Error`] that also counts as an attempt (no `submitted` record counted it).
+    Refused(i32, String),
 }
 
 fn secs(n: u64) -> TimeDelta {
@@ -226,10 +229,11 @@ impl Converger {
                 .records
                 .get(&key)
                 .filter(|r| r.desired_revision == d.revision);
-            let attempts = old.map_or(0, |r| r.attempts);
+            let refused = u32::from(matches!(end, End::Refused(..)));
+            let attempts = old.map_or(0, |r| r.attempts) + refused;
             let (state, error) = match end {
                 End::Applied => (IntentState::Applied, None),
-                End::Error(n, m) => {
+                End::Error(n, m) | End::Refused(n, m) => {
                     let state = match kind_of(n) {
                         ErrorKind::NoLicenses => IntentState::Waiting,
                         ErrorKind::Transient if attempts < self.cfg.max_attempts => {

@@ -279,3 +279,39 @@ fn a_changed_desired_value_wins_over_the_old_record() {
     snap.in_flight.insert(k);
     assert_eq!(decide(&snap), Decision::default());
 }
+
+#[test]
+fn a_transient_failure_is_sent_again_only_after_its_doubling_capped_delay() {
+    let retry = RetryDelay {
+        base: std::time::Duration::from_secs(30),
+        max: std::time::Duration::from_secs(100),
+    };
+    assert_eq!(retry.after(1).as_secs(), 30);
+    assert_eq!(retry.after(2).as_secs(), 60);
+    assert_eq!(retry.after(3).as_secs(), 100, "capped");
+    assert_eq!(retry.after(u32::MAX).as_secs(), 100, "no overflow");
+
+    let p = pair(0, serial(1));
+    let (k, e) = entry(&p, Desired::Assigned, 1);
+    let now = Utc::now();
+    let mut snap = Snapshot {
+        now,
+        retry,
+        ..Snapshot::default()
+    };
+    snap.desired.insert(k.clone(), e);
+    let mut rec = record(IntentState::Pending, Desired::Assigned, 1);
+    rec.error_number = Some(9603);
+    rec.attempts = 2;
+    let sent = |snap: &Snapshot| decide(snap).send.contains_key(&Action::Associate);
+    for (ago, expected) in [(59, false), (60, true)] {
+        rec.updated_at = now - chrono::TimeDelta::seconds(ago);
+        snap.records.insert(k.clone(), rec.clone());
+        assert_eq!(sent(&snap), expected, "two attempts, failed {ago} s ago");
+    }
+    // A pending pair that never failed is sent at once.
+    rec.error_number = None;
+    rec.updated_at = now;
+    snap.records.insert(k.clone(), rec);
+    assert!(sent(&snap));
+}

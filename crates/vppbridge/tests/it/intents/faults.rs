@@ -237,3 +237,47 @@ async fn an_events_notifications_split_at_100_are_summed_by_event_id() {
     assert_eq!(posts(&log, "associate"), 1);
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn a_5xx_storm_is_retried_with_growing_delays_then_failed() {
+    // Three attempts, 1 s then 2 s apart; the client makes two tries of each.
+    let h = intents_harness_with(
+        seed(5, 10, None),
+        |_| {},
+        |c| {
+            c.intents.max_attempts = 3;
+            c.intents.retry_base_delay_secs = 1;
+            c.intents.retry_max_delay_secs = 2;
+        },
+    )
+    .await;
+    let app = h.apps().await.remove(0);
+    let worker = h.worker().await;
+    h.synced().await;
+    let store = Store::open(&h.env.js).await.unwrap();
+    h.faults(serde_json::json!({"error500Rate": 1.0})).await;
+    h.clear_requests().await;
+
+    let file = intent_file(&h, "storm.jsonl", std::slice::from_ref(&app), 1..6);
+    desire(&h, "assign", &file).await;
+    eventually(60, "every intent failed", || async {
+        let rows = rows(&store).await;
+        rows.len() == 5
+            && rows
+                .iter()
+                .all(|r| r.state == IntentState::Failed && r.error_number == Some(9603))
+    })
+    .await;
+    let log = h.requests().await;
+    let at: Vec<f64> = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("assets/associate"))
+        .map(|r| r.at_ms)
+        .collect();
+    assert_eq!(at.len(), 3 * 2, "three attempts of two tries each: {at:?}");
+    assert!(
+        at[5] - at[0] >= 3000.0,
+        "the attempts waited 1 s, then 2 s: {at:?}"
+    );
+    worker.stop().await;
+}
