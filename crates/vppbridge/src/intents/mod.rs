@@ -24,6 +24,7 @@
 //! - [`converge`]: the per-location loop the worker spawns, and the reader of the location's
 //!   ASSET_MANAGEMENT notifications whose pieces settle requests by `eventId`.
 //! - [`cli`]: `vppbridge assign|unassign|intents|plan`.
+//! - [`reply`]: the same writes as a NATS request on `vppbridge.desired.<location>.<verb>`.
 //!
 //! Depends on `location`, `view` (read only), `events`, `config`, `nats`, and the worker's
 //! verifier (Apple's truth read into the view when Event Status cannot say); nothing depends on
@@ -32,6 +33,7 @@
 pub mod cli;
 pub mod converge;
 pub mod plan;
+pub mod reply;
 pub mod store;
 pub mod track;
 

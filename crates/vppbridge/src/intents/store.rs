@@ -326,12 +326,14 @@ impl Store {
             }
             todo.push((key, value.clone()));
         }
-        futures::stream::iter(todo.iter().map(|(key, value)| {
+        // Owned keys and values in the futures: the write can run in a spawned task.
+        let keys: Vec<String> = todo.iter().map(|(k, _)| k.clone()).collect();
+        futures::stream::iter(todo.into_iter().map(|(key, value)| {
             let store = self.desired.clone();
             async move {
-                let bytes = serde_json::to_vec(value).unwrap_or_default();
+                let bytes = serde_json::to_vec(&value).unwrap_or_default();
                 store
-                    .put(key, bytes.into())
+                    .put(&key, bytes.into())
                     .await
                     .map_err(|e| nats_err(DESIRED_BUCKET, &format!("write of {key}"), e))
             }
@@ -339,7 +341,7 @@ impl Store {
         .buffer_unordered(CONCURRENT_WRITES)
         .try_collect::<Vec<_>>()
         .await?;
-        Ok(todo.into_iter().map(|(k, _)| k).collect())
+        Ok(keys)
     }
 
     /// A watch on a location's desired keys (changes only), to wake the converger.

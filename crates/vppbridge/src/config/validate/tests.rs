@@ -252,7 +252,12 @@ fn config_check_does_not_hang_on_a_fifo() {
 #[test]
 fn intent_retry_delays_must_be_positive_and_ordered() {
     let dir = tempfile::tempdir().unwrap();
-    for (base, max, bad) in [(30, 900, false), (0, 900, true), (60, 30, true), (5, 5, false)] {
+    for (base, max, bad) in [
+        (30, 900, false),
+        (0, 900, true),
+        (60, 30, true),
+        (5, 5, false),
+    ] {
         let mut c = good(dir.path());
         c.intents.retry_base_delay_secs = base;
         c.intents.retry_max_delay_secs = max;

@@ -28,6 +28,7 @@ fn seed(assets: usize, devices: usize, licenses: Option<i64>) -> SeedSpec {
 
 mod faults;
 mod kill;
+mod reply;
 
 /// The worker's harness with the converger's timings shortened.
 async fn intents_harness(seed: SeedSpec) -> Harness {
