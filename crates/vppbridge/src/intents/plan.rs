@@ -132,6 +132,17 @@ fn current<'a>(snap: &'a Snapshot, key: &str, e: &DesiredEntry) -> Option<&'a In
     })
 }
 
+/// Managed keys by state (a key with no record about its current desired value is
+/// `pending`); every state is present.
+pub fn states(snap: &Snapshot) -> BTreeMap<IntentState, i64> {
+    let mut out: BTreeMap<IntentState, i64> = IntentState::ALL.iter().map(|s| (*s, 0)).collect();
+    for (key, e) in &snap.desired {
+        let state = current(snap, key, e).map_or(IntentState::Pending, |r| r.state);
+        *out.entry(state).or_default() += 1;
+    }
+    out
+}
+
 /// A waiting pair: since when, its key, the pair.
 type Queued = (DateTime<Utc>, String, Pair);
 

@@ -14,6 +14,7 @@
 mod check;
 mod notes;
 mod outcome;
+mod report;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,6 +162,7 @@ impl Converger {
         // A location whose MDM declares nothing costs one empty listing per pass, not a read
         // of its whole view.
         if requests.is_empty() && self.store.desired(id).await?.is_empty() {
+            self.report_states(&Snapshot::default());
             return Ok(());
         }
         let mut snap = self.store.snapshot(id, &requests).await?;
@@ -175,6 +177,7 @@ impl Converger {
             let requests = self.store.requests(id).await?;
             snap = self.store.snapshot(id, &requests).await?;
         }
+        self.report_states(&snap);
         let decision = plan::decide(&snap);
         let settled = decision
             .settle

@@ -221,6 +221,7 @@ impl Converger {
         let mut events = Vec::new();
         // One info line per pass with the outcomes by state; one debug line per key.
         let mut ended: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        let mut changed = std::collections::BTreeSet::new();
         for (key, end) in ends {
             let Some(d) = snap.desired.get(&key) else {
                 continue;
@@ -275,6 +276,7 @@ impl Converger {
             {
                 tracing::debug!(location = %self.loc.id, key, state = state.as_str(), event_id = rec.event_id.as_deref().unwrap_or(""), error_number = rec.error_number.unwrap_or(0), "intents: outcome");
                 *ended.entry(state.as_str()).or_insert(0usize) += 1;
+                changed.insert(key.clone());
                 events.push((o, self.event_data(&key, &d.pair, d, &rec)));
             }
             records.push((key, rec));
@@ -286,6 +288,12 @@ impl Converger {
         }
         let unpublished = self.publish(events).await;
         records.retain(|(k, _)| !unpublished.contains(k));
+        // Counted once its event is stored (a key whose event failed is counted next pass).
+        for (k, rec) in &records {
+            if changed.contains(k) {
+                self.report_outcome(rec, now);
+            }
+        }
         self.store.put_records(records).await?;
         Ok(())
     }

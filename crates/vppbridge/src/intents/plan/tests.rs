@@ -315,3 +315,32 @@ fn a_transient_failure_is_sent_again_only_after_its_doubling_capped_delay() {
     snap.records.insert(k.clone(), rec);
     assert!(sent(&snap));
 }
+
+#[test]
+fn states_count_each_managed_key_once_and_a_key_without_a_current_record_as_pending() {
+    let pairs = apps(1, 5);
+    let mut snap = Snapshot::default();
+    // (state, revision of the record; the desired value is at revision 2)
+    let records = [
+        (IntentState::Applied, 2),
+        (IntentState::Failed, 2),
+        (IntentState::Waiting, 2),
+        // About an older desired value: pending again...
+        (IntentState::Waiting, 1),
+        // ...unless it was applied with the same value (a rewrite of it changes nothing).
+        (IntentState::Applied, 1),
+    ];
+    for (p, (state, revision)) in pairs.iter().zip(records) {
+        let (k, e) = entry(p, Desired::Assigned, 2);
+        snap.records
+            .insert(k.clone(), record(state, Desired::Assigned, revision));
+        snap.desired.insert(k, e);
+    }
+    let s = states(&snap);
+    assert_eq!(s.len(), 5, "every state present");
+    assert_eq!(s[&IntentState::Applied], 2);
+    assert_eq!(s[&IntentState::Failed], 1);
+    assert_eq!(s[&IntentState::Waiting], 1);
+    assert_eq!(s[&IntentState::Pending], 1);
+    assert_eq!(s[&IntentState::Submitted], 0);
+}

@@ -16,6 +16,8 @@ use super::*;
 
 /// `vppbridge serve --no-receiver` as a child process.
 struct WorkerProcess {
+    /// Where its operations endpoints listen.
+    listen: std::net::SocketAddr,
     config: std::path::PathBuf,
     log: std::path::PathBuf,
     child: Option<Child>,
@@ -28,6 +30,7 @@ impl WorkerProcess {
         let path = h.dir.path().join("worker.toml");
         std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
         let mut w = WorkerProcess {
+            listen: config.http.listen,
             config: path,
             log: h.dir.path().join("worker.log"),
             child: None,
@@ -160,5 +163,14 @@ async fn a_worker_killed_between_sending_and_recording_and_while_polling_loses_a
     })
     .await;
     h.converged(30).await;
+    // The worker's metrics: every intent applied, each one's time to applied observed.
+    let metrics = format!("http://{}/metrics", worker.listen);
+    eventually(30, "the intents gauge at 100 applied", || async {
+        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        text.contains(r#"vppbridge_intents{location="school",state="applied"} 100"#)
+            && text.contains(r#"vppbridge_intents{location="school",state="pending"} 0"#)
+            && text.contains("vppbridge_intent_apply_duration_seconds_count")
+    })
+    .await;
     worker.kill().await;
 }
