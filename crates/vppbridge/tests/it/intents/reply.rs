@@ -78,6 +78,16 @@ async fn a_request_writes_the_desired_keys_and_answers_them_and_a_bad_line_write
     })
     .await;
 
+    // `vppbridge status` counts them by state.
+    let view = vppbridge::view::View::open(&h.env.js).await.unwrap();
+    let status = vppbridge::view::cli::read_status(&h.env.js, &view, &h.config)
+        .await
+        .unwrap();
+    assert_eq!(
+        status.locations[0].intents,
+        BTreeMap::from([("applied".to_owned(), 3)])
+    );
+
     // The same again writes nothing; unassign writes one.
     let answer = request(&client, "vppbridge.desired.school.assign", good).await;
     assert_eq!(answer["written"], serde_json::json!([]), "{answer}");
