@@ -117,6 +117,8 @@ impl SimArgs {
                 reorder_rate: self.reorder_rate,
                 drop_rate: self.drop_rate,
                 notification_delay_ms: self.notification_delay_ms,
+                // A test tool set at run time (`PUT /_sim/faults`), not at start.
+                write_answer_delay_ms: 0,
             },
             seed: SeedSpec {
                 locations: self.locations,

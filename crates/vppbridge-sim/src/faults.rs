@@ -47,6 +47,10 @@ pub struct Faults {
     pub drop_rate: f64,
     /// Delay before every notification delivery.
     pub notification_delay_ms: u64,
+    /// Milliseconds a write's answer (a POST under `/mdm/v2/`) is held back after the write
+    /// was carried out and logged: the client has lost nothing yet but does not know the
+    /// `eventId`, as when a connection drops after Apple accepted a request.
+    pub write_answer_delay_ms: u64,
 }
 
 /// Draws `true` with probability `rate` (clamped to `0..=1`).

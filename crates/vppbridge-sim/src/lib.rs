@@ -124,6 +124,10 @@
 //!   `notificationId`; `reorderRate`: held until the next notification has gone out (at most
 //!   1 s); `notificationDelayMs`: waits before each one. The faults in force when an event
 //!   completes (or an admin action happens) apply to all its notifications.
+//! - **Held write answers** — *chosen* (test tool; Apple is silent on what a client that lost the
+//!   answer of a write sees): `writeAnswerDelayMs` carries out a POST, logs it, then holds its
+//!   answer back that long, so a client can be killed after Apple accepted a write and before
+//!   it learnt the `eventId`. A write held PENDING is [`SimConfig::event_delay`].
 //! - **Admin API** (`/_sim/`) — *chosen* (test tool, off Apple's paths): locations, the full
 //!   state (with each endpoint's `versionId`), faults, purchase/refund/transfer (an unknown
 //!   adamId is created as an App; below the available count → 409), accepting invitations,

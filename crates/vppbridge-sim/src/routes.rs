@@ -94,6 +94,7 @@ async fn gate(State(sim): Sim, mut req: Request, next: Next) -> Response {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     };
+    let is_write = method == "POST";
     sim.log_request(RequestRecord {
         at_ms,
         method,
@@ -103,6 +104,12 @@ async fn gate(State(sim): Sim, mut req: Request, next: Next) -> Response {
         error_number: response.extensions().get::<ErrorNumber>().map(|e| e.0),
         u_id,
     });
+    // Logged first: a client that gives up while the answer is held back still sees, in the
+    // log, that its write was carried out.
+    let hold = sim.faults().write_answer_delay_ms;
+    if is_write && hold > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(hold)).await;
+    }
     response
 }
 

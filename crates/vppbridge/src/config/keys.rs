@@ -77,6 +77,8 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "status_poll_interval_secs",
             "resend_after_secs",
             "max_attempts",
+            "retry_base_delay_secs",
+            "retry_max_delay_secs",
         ],
     ),
 ];

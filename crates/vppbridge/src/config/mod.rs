@@ -285,6 +285,11 @@ pub struct IntentsConfig {
     pub resend_after_secs: u64,
     /// Requests sent for one desired value before a transient failure becomes `failed`.
     pub max_attempts: u32,
+    /// Seconds before a pair whose request failed transiently (9603, 9610, 5xx, 9646 after the
+    /// client's retries) is sent again; doubled at each further attempt.
+    pub retry_base_delay_secs: u64,
+    /// The longest of those delays.
+    pub retry_max_delay_secs: u64,
 }
 
 impl Default for IntentsConfig {
@@ -296,6 +301,8 @@ impl Default for IntentsConfig {
             status_poll_interval_secs: 30,
             resend_after_secs: 600,
             max_attempts: 5,
+            retry_base_delay_secs: 30,
+            retry_max_delay_secs: 900,
         }
     }
 }

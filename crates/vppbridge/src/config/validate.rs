@@ -214,6 +214,16 @@ fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
             ),
         ));
     }
+    let i = &config.intents;
+    if i.retry_base_delay_secs == 0 || i.retry_max_delay_secs < i.retry_base_delay_secs {
+        p.push(Problem::error(
+            "intents.retry_base_delay_secs",
+            format!(
+                "{} s (max {} s): use at least 1 and no more than intents.retry_max_delay_secs, or every pass resends a failing request",
+                i.retry_base_delay_secs, i.retry_max_delay_secs
+            ),
+        ));
+    }
     if config.worker.max_deliver < 1 {
         p.push(Problem::error(
             "worker.max_deliver",

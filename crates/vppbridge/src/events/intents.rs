@@ -69,6 +69,15 @@ pub enum IntentState {
 }
 
 impl IntentState {
+    /// Every state.
+    pub const ALL: [IntentState; 5] = [
+        IntentState::Pending,
+        IntentState::Submitted,
+        IntentState::Applied,
+        IntentState::Waiting,
+        IntentState::Failed,
+    ];
+
     /// The snake case name.
     pub fn as_str(self) -> &'static str {
         match self {

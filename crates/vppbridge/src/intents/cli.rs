@@ -182,7 +182,11 @@ pub(crate) fn known_location(config: &crate::config::Config, location: &str) -> 
 }
 
 pub(crate) async fn open(config: &crate::config::Config) -> anyhow::Result<Store> {
-    Store::open(&jetstream::new(crate::nats::connect(&config.nats).await?)).await
+    Ok(
+        Store::open(&jetstream::new(crate::nats::connect(&config.nats).await?))
+            .await?
+            .with_retry(plan::RetryDelay::from(&config.intents)),
+    )
 }
 
 /// `vppbridge assign` (`Desired::Assigned`) and `vppbridge unassign`.

@@ -21,20 +21,24 @@
 //!   [`plan::batch`] groups pairs into as few requests as Apple's limits allow.
 //! - [`store`]: reads and writes of the three buckets.
 //! - [`track`]: the request records and how an outcome is read (view, Event Status).
-//! - [`converge`]: the per-location loop the worker spawns.
+//! - [`converge`]: the per-location loop the worker spawns, and the reader of the location's
+//!   ASSET_MANAGEMENT notifications whose pieces settle requests by `eventId`.
 //! - [`cli`]: `vppbridge assign|unassign|intents|plan`.
 //! - [`lines`]: the JSON-lines files of `assign|unassign` and `users apply`.
 //! - [`users`]: declarative managed users (`vpp-desired-users`), with their own converger.
 //! - [`revoke`]: `vppbridge revoke`, answered by the worker through the location's client.
+//! - [`reply`]: the same writes as a NATS request on `vppbridge.desired.<location>.<verb>`.
 //!
-//! Depends on `location`, `view` (read only), `events`, `config`, `nats`; nothing depends on it
-//! but `worker` (one spawn) and `cli`.
+//! Depends on `location`, `view` (read only), `events`, `config`, `nats`, and the worker's
+//! verifier (Apple's truth read into the view when Event Status cannot say); nothing depends on
+//! it but `worker` (one spawn) and `cli`.
 
 pub mod cli;
 pub mod converge;
 pub mod lines;
 pub mod plan;
 pub mod revoke;
+pub mod reply;
 pub mod store;
 pub mod track;
 pub mod users;

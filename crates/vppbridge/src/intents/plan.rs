@@ -54,6 +54,48 @@ pub struct Snapshot {
     pub assets: BTreeMap<(String, String), AssetFacts>,
     /// Keys carried by a request still in flight.
     pub in_flight: BTreeSet<String>,
+    /// When the snapshot was taken.
+    pub now: DateTime<Utc>,
+    /// How long a pair whose request failed transiently waits before it is sent again.
+    pub retry: RetryDelay,
+}
+
+/// Exponential delay between attempts after a transient failure, from the record's
+/// `updated_at`: `base` × 2^(attempts − 1), at most `max`. The default (zero) does not wait.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryDelay {
+    /// The first delay.
+    pub base: std::time::Duration,
+    /// The longest.
+    pub max: std::time::Duration,
+}
+
+impl From<&crate::config::IntentsConfig> for RetryDelay {
+    fn from(c: &crate::config::IntentsConfig) -> Self {
+        RetryDelay {
+            base: std::time::Duration::from_secs(c.retry_base_delay_secs),
+            max: std::time::Duration::from_secs(c.retry_max_delay_secs),
+        }
+    }
+}
+
+impl RetryDelay {
+    /// The delay after `attempts` requests.
+    pub fn after(&self, attempts: u32) -> std::time::Duration {
+        let doublings = attempts.saturating_sub(1).min(31);
+        self.base
+            .checked_mul(1u32 << doublings)
+            .unwrap_or(self.max)
+            .min(self.max)
+    }
+
+    /// Whether a record that failed transiently at `updated_at` after `attempts` requests may
+    /// be sent again at `now`.
+    pub fn due(&self, attempts: u32, updated_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let wait =
+            chrono::TimeDelta::from_std(self.after(attempts)).unwrap_or(chrono::TimeDelta::MAX);
+        now - updated_at >= wait
+    }
 }
 
 /// An outcome to record now, without a request.
@@ -88,6 +130,17 @@ fn current<'a>(snap: &'a Snapshot, key: &str, e: &DesiredEntry) -> Option<&'a In
         r.desired_revision == e.revision
             || (r.desired == e.value.desired && r.state == IntentState::Applied)
     })
+}
+
+/// Managed keys by state (a key with no record about its current desired value is
+/// `pending`); every state is present.
+pub fn states(snap: &Snapshot) -> BTreeMap<IntentState, i64> {
+    let mut out: BTreeMap<IntentState, i64> = IntentState::ALL.iter().map(|s| (*s, 0)).collect();
+    for (key, e) in &snap.desired {
+        let state = current(snap, key, e).map_or(IntentState::Pending, |r| r.state);
+        *out.entry(state).or_default() += 1;
+    }
+    out
 }
 
 /// A waiting pair: since when, its key, the pair.
@@ -133,6 +186,15 @@ pub fn decide(snap: &Snapshot) -> Decision {
                     .entry(asset)
                     .or_default()
                     .push((since, key.clone(), e.pair.clone()));
+                continue;
+            }
+            // A transient failure: sent again once its delay has passed (so a 5xx storm does
+            // not resend at every pass).
+            Some(IntentState::Pending)
+                if rec.is_some_and(|r| {
+                    r.error_number.is_some() && !snap.retry.due(r.attempts, r.updated_at, snap.now)
+                }) =>
+            {
                 continue;
             }
             // Submitted without a request in flight: the request was resolved without this

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use super::Pair;
-use super::plan::{AssetFacts, DesiredEntry, Snapshot};
+use super::plan::{AssetFacts, DesiredEntry, RetryDelay, Snapshot};
 use super::track::RequestRecord;
 use crate::events::changes::AssetValue;
 use crate::events::intents::{DesiredValue, IntentRecord};
@@ -34,6 +34,7 @@ pub struct Store {
     intents: kv::Store,
     requests: kv::Store,
     view: View,
+    retry: RetryDelay,
 }
 
 fn nats_err(bucket: &str, what: &str, e: impl std::fmt::Display) -> anyhow::Error {
@@ -58,7 +59,15 @@ impl Store {
             intents: open(INTENTS_BUCKET).await?,
             requests: open(INTENT_REQUESTS_BUCKET).await?,
             view: View::open(js).await?,
+            retry: RetryDelay::default(),
         })
+    }
+
+    /// The same store, whose snapshots wait `retry` before a transiently failed pair is sent
+    /// again (without it, they do not wait).
+    pub fn with_retry(mut self, retry: RetryDelay) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Live keys of `store` under `<location>.>` with their value and revision (an error after
@@ -246,6 +255,8 @@ impl Store {
             actual,
             assets,
             in_flight,
+            now: chrono::Utc::now(),
+            retry: self.retry,
         })
     }
 
@@ -315,12 +326,14 @@ impl Store {
             }
             todo.push((key, value.clone()));
         }
-        futures::stream::iter(todo.iter().map(|(key, value)| {
+        // Owned keys and values in the futures: the write can run in a spawned task.
+        let keys: Vec<String> = todo.iter().map(|(k, _)| k.clone()).collect();
+        futures::stream::iter(todo.into_iter().map(|(key, value)| {
             let store = self.desired.clone();
             async move {
-                let bytes = serde_json::to_vec(value).unwrap_or_default();
+                let bytes = serde_json::to_vec(&value).unwrap_or_default();
                 store
-                    .put(key, bytes.into())
+                    .put(&key, bytes.into())
                     .await
                     .map_err(|e| nats_err(DESIRED_BUCKET, &format!("write of {key}"), e))
             }
@@ -328,7 +341,7 @@ impl Store {
         .buffer_unordered(CONCURRENT_WRITES)
         .try_collect::<Vec<_>>()
         .await?;
-        Ok(todo.into_iter().map(|(k, _)| k).collect())
+        Ok(keys)
     }
 
     /// A watch on a location's desired keys (changes only), to wake the converger.

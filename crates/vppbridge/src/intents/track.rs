@@ -3,12 +3,13 @@
 //! A request is recorded `submitting`, with the assets and targets it carries, before its POST;
 //! Apple's `eventId` is added as soon as the POST answers. So a crash never forgets a request,
 //! and never sends one twice blindly: a `submitting` record found later (the process died
-//! between recording and learning the eventId) is first checked against the view, after
-//! `status_poll_after_secs`, and only the pairs the view does not show done go back to
-//! `pending`.
+//! between recording and learning the eventId) is checked, after `status_poll_after_secs`, by
+//! reading Apple's assignments of its assets into the view, and only the pairs Apple does not
+//! hold go back to `pending`.
 //!
-//! Outcomes: the view showing every pair done (the worker applies ASSET_MANAGEMENT
-//! notifications to it), or Event Status once no notification settled it in
+//! Outcomes, first found wins: the event's ASSET_MANAGEMENT notifications, matched by
+//! `eventId` and summed over their pieces (failures mark exactly the pairs they name); the view
+//! showing every pair done; or Event Status once neither settled it in
 //! `status_poll_after_secs`, polled every `status_poll_interval_secs`, with `failures[]` read
 //! pair by pair ([`failed_pairs`]). A request still PENDING after `resend_after_secs` is sent
 //! again, once.

@@ -70,6 +70,24 @@ pub struct Loc {
     pub location: String,
 }
 
+/// Labels `location`, `state`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LocState {
+    /// Location id.
+    pub location: String,
+    /// An intent state: `pending`, `submitted`, `applied`, `waiting`, `failed`.
+    pub state: String,
+}
+
+/// Labels `location`, `error_number`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LocError {
+    /// Location id.
+    pub location: String,
+    /// Apple's error number (or vppbridge's, for a Book sent to a serial: 9707).
+    pub error_number: String,
+}
+
 /// Labels `location`, `reason`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LocReason {
@@ -124,6 +142,13 @@ pub struct Metrics {
     pub sync_runs: Family<LocKindOutcome, Counter>,
     /// `vppbridge_sync_differences_total{location}`: differences a sync found and repaired.
     pub sync_differences: Family<Loc, Counter>,
+    /// `vppbridge_intents{location,state}`: managed keys by state, as of the converger's last
+    /// pass.
+    pub intents: Family<LocState, Gauge>,
+    /// `vppbridge_intents_failed_total{location,error_number}`: intents that became `failed`.
+    pub intents_failed: Family<LocError, Counter>,
+    /// `vppbridge_intent_apply_duration_seconds`: first submission until `applied`.
+    pub intent_apply_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -161,6 +186,9 @@ impl Metrics {
             consumer_ack_pending: Gauge::default(),
             sync_runs: Family::default(),
             sync_differences: Family::default(),
+            intents: Family::default(),
+            intents_failed: Family::default(),
+            intent_apply_duration: Histogram::new(exponential_buckets(0.5, 2.0, 14)),
         };
         let mut r = Registry::with_prefix("vppbridge");
         r.register(
@@ -244,6 +272,21 @@ impl Metrics {
             "sync_differences",
             "Differences found and repaired by syncs",
             m.sync_differences.clone(),
+        );
+        r.register(
+            "intents",
+            "Managed keys (vpp-desired) by intent state",
+            m.intents.clone(),
+        );
+        r.register(
+            "intents_failed",
+            "Intents that became failed, by error number",
+            m.intents_failed.clone(),
+        );
+        r.register(
+            "intent_apply_duration_seconds",
+            "From an intent's first request to applied",
+            m.intent_apply_duration.clone(),
         );
         m.registry = Arc::new(r);
         m

@@ -8,9 +8,13 @@
 //! `vppbridge_token_expiry_seconds` is the exception: a zero would say "the token expires now"
 //! and fire the expiry alerts; the worker sets it when it reads the token.
 
-use super::{Loc, LocEndpointOutcome, LocKind, LocKindOutcome, LocReason, LocTypeOutcome, Metrics};
+use super::{
+    Loc, LocEndpointOutcome, LocError, LocKind, LocKindOutcome, LocReason, LocState,
+    LocTypeOutcome, Metrics,
+};
 use crate::events::alerts::AlertKind;
 use crate::events::changes::ChangeKind;
+use crate::events::intents::IntentState;
 use crate::events::notification::KINDS;
 
 /// Notification types as the receiver and the worker label them (`Notification::kind`, the
@@ -35,6 +39,11 @@ pub const NOTIFICATION_OUTCOMES: [&str; 10] = [
 
 /// The worker's outcomes (`worker::verdict`).
 pub const RECONCILE_OUTCOMES: [&str; 4] = ["ok", "retry", "dead_lettered", "held"];
+
+/// The error numbers that end intents `failed` from vppbridge's own decisions: 9603 (a
+/// transient failure after `max_attempts`, or a request Apple never took), 9707 (a Book to a
+/// serial number), and Apple's 9609 (unknown user). Others start at their first occurrence.
+pub const INTENT_FAILURES: [&str; 3] = ["9603", "9609", "9707"];
 
 /// Sync kinds and outcomes.
 const SYNC_KINDS: [&str; 2] = ["full", "incremental"];
@@ -110,6 +119,18 @@ impl Metrics {
         let _ = self
             .sync_differences
             .get_or_create(&Loc { location: loc() });
+        for state in IntentState::ALL {
+            let _ = self.intents.get_or_create(&LocState {
+                location: loc(),
+                state: state.as_str().to_owned(),
+            });
+        }
+        for n in INTENT_FAILURES {
+            let _ = self.intents_failed.get_or_create(&LocError {
+                location: loc(),
+                error_number: n.to_owned(),
+            });
+        }
         for kind in SYNC_KINDS {
             for outcome in SYNC_OUTCOMES {
                 let _ = self.sync_runs.get_or_create(&LocKindOutcome {
@@ -147,6 +168,8 @@ mod tests {
             r#"vppbridge_view_changes_total{location="school",kind="assignment_added"}"#,
             r#"vppbridge_reconciliations_total{location="school",type="asset_count",outcome="dead_lettered"}"#,
             r#"vppbridge_sync_differences_total{location="office"}"#,
+            r#"vppbridge_intents{location="school",state="waiting"}"#,
+            r#"vppbridge_intents_failed_total{location="office",error_number="9603"}"#,
         ] {
             assert_eq!(
                 value(&text, series).as_deref(),

@@ -186,6 +186,8 @@ pub struct LocationStatus {
     pub paused_reason: Option<String>,
     /// Messages in `vpp.dlq.<location>`.
     pub dlq_depth: u64,
+    /// Managed keys (`vpp-desired`) by intent state; empty when nothing is managed.
+    pub intents: std::collections::BTreeMap<String, usize>,
 }
 
 /// The whole status: per location, and the consumer's lag.
@@ -225,8 +227,16 @@ pub async fn read_status(
         pending = Some(info.num_pending);
         ack_pending = Some(info.num_ack_pending as u64);
     }
+    // Without the intent buckets (an older set-up) there is nothing managed to count.
+    let intents = crate::intents::store::Store::open(js).await.ok();
     let mut locations = Vec::new();
     for l in &config.locations {
+        let mut by_state = std::collections::BTreeMap::new();
+        if let Some(store) = &intents {
+            for r in crate::intents::cli::list(store, &l.id, None).await? {
+                *by_state.entry(r.state.as_str().to_owned()).or_insert(0) += 1;
+            }
+        }
         let guard: GuardState = view
             .state(&state_key(&l.id, "guard")?)
             .await?
@@ -245,6 +255,7 @@ pub async fn read_status(
             last_sync_error: sync.last_error,
             paused_reason: guard.reason.filter(|_| guard.paused),
             dlq_depth: dlq.get(&l.id).copied().unwrap_or(0),
+            intents: by_state,
         });
     }
     Ok(Status {
@@ -291,6 +302,10 @@ pub async fn status(config: Option<&Path>, args: StatusArgs) -> anyhow::Result<E
             println!("  last sync FAILED:  {e}");
         }
         println!("  dead letters:      {}", l.dlq_depth);
+        if !l.intents.is_empty() {
+            let counts: Vec<String> = l.intents.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            println!("  intents:           {}", counts.join(", "));
+        }
         println!(
             "  paused:            {}",
             l.paused_reason.as_deref().unwrap_or("no")

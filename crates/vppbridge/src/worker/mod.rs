@@ -124,9 +124,17 @@ pub async fn run(
     });
     let mut background = JoinSet::new();
     background.spawn(checks(shared.clone(), shutdown.clone()));
+    if config.intents.enabled {
+        background.spawn(crate::intents::reply::run(
+            js.clone(),
+            config.locations.iter().map(|l| l.id.clone()).collect(),
+            shutdown.clone(),
+        ));
+    }
     for loc in shared.locations.values() {
         background.spawn(crate::intents::converge::run(
             loc.clone(),
+            shared.verifiers.get(&loc.id).cloned(),
             js.clone(),
             config.intents.clone(),
             shutdown.clone(),

@@ -248,3 +248,22 @@ fn config_check_does_not_hang_on_a_fifo() {
         .count();
     assert_eq!(regular, 3, "{problems:#?}");
 }
+
+#[test]
+fn intent_retry_delays_must_be_positive_and_ordered() {
+    let dir = tempfile::tempdir().unwrap();
+    for (base, max, bad) in [
+        (30, 900, false),
+        (0, 900, true),
+        (60, 30, true),
+        (5, 5, false),
+    ] {
+        let mut c = good(dir.path());
+        c.intents.retry_base_delay_secs = base;
+        c.intents.retry_max_delay_secs = max;
+        let flagged = validate(&c)
+            .iter()
+            .any(|p| p.to_string().contains("intents.retry_base_delay_secs"));
+        assert_eq!(flagged, bad, "base {base} s, max {max} s");
+    }
+}

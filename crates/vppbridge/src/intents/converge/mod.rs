@@ -11,7 +11,10 @@
 //! One converger per location: run intents in one worker process (`[intents] enabled = false`
 //! in the others).
 
+mod check;
+mod notes;
 mod outcome;
+mod report;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,11 +35,15 @@ use crate::config::IntentsConfig;
 use crate::location::{ErrorAction, Location};
 use crate::view::keys::state_key;
 use crate::view::state::SyncState;
+use crate::worker::verify::Verifier;
+use notes::Notes;
 use outcome::End;
 
 /// The error number recorded when Apple refused a write with HTTP 403 and no number (9637:
 /// "operation not allowed").
 const PERMISSION_ERROR: i32 = 9637;
+/// Seconds before the oldest open request the notification reader starts.
+const NOTES_MARGIN_SECS: i64 = 60;
 
 /// How long the desired keys must be quiet before a change is planned.
 pub const QUIET: Duration = Duration::from_millis(500);
@@ -44,6 +51,11 @@ pub const QUIET: Duration = Duration::from_millis(500);
 /// One location's converger.
 pub struct Converger {
     loc: Arc<Location>,
+    /// The location's verifier: reads Apple's truth for an asset into the view, the status
+    /// check of a request whose `eventId` was never learnt.
+    verifier: Option<Verifier>,
+    /// Outcomes heard in the location's ASSET_MANAGEMENT notifications.
+    notes: Notes,
     store: Store,
     cfg: IntentsConfig,
 }
@@ -51,6 +63,7 @@ pub struct Converger {
 /// Runs the location's converger until `shutdown` (returns at once when `[intents]` is off).
 pub async fn run(
     loc: Arc<Location>,
+    verifier: Option<Verifier>,
     js: jetstream::Context,
     cfg: IntentsConfig,
     shutdown: CancellationToken,
@@ -59,7 +72,7 @@ pub async fn run(
         return;
     }
     let store = match Store::open(&js).await {
-        Ok(s) => s,
+        Ok(s) => s.with_retry(super::plan::RetryDelay::from(&cfg)),
         Err(e) => {
             tracing::error!(location = %loc.id, error = %format!("{e:#}"), "intents: cannot open the buckets; the converger does not run");
             return;
@@ -72,8 +85,28 @@ pub async fn run(
             None
         }
     };
+    // The notifications of the open requests are in the stream: hear them again from the
+    // oldest one's creation (a little earlier: the server's clock may differ from ours).
+    let since = match store.requests(&loc.id).await {
+        Ok(r) => r
+            .iter()
+            .map(|r| r.created_at)
+            .min()
+            .unwrap_or_else(Utc::now),
+        Err(e) => {
+            tracing::warn!(location = %loc.id, error = %format!("{e:#}"), "intents: cannot list the open requests; their notifications are not heard again (Event Status answers)");
+            Utc::now()
+        }
+    } - chrono::TimeDelta::seconds(NOTES_MARGIN_SECS);
+    let notes = Notes::spawn(js.clone(), loc.id.clone(), since, shutdown.clone());
     let interval = Duration::from_millis(cfg.interval_ms.max(50));
-    let c = Converger { loc, store, cfg };
+    let c = Converger {
+        loc,
+        verifier,
+        notes,
+        store,
+        cfg,
+    };
     let mut last_change: Option<Instant> = None;
     loop {
         // Let a burst of desired writes finish before planning it.
@@ -132,6 +165,7 @@ impl Converger {
         // A location whose MDM declares nothing costs one empty listing per pass, not a read
         // of its whole view.
         if requests.is_empty() && self.store.desired(id).await?.is_empty() {
+            self.report_states(&Snapshot::default());
             return Ok(());
         }
         let mut snap = self.store.snapshot(id, &requests).await?;
@@ -146,6 +180,7 @@ impl Converger {
             let requests = self.store.requests(id).await?;
             snap = self.store.snapshot(id, &requests).await?;
         }
+        self.report_states(&snap);
         let decision = plan::decide(&snap);
         let settled = decision
             .settle
@@ -246,7 +281,7 @@ impl Converger {
                 } = &e
                 {
                     let ends = keys
-                        .map(|k| (k, End::Error(*error_number, message.clone())))
+                        .map(|k| (k, End::Refused(*error_number, message.clone())))
                         .collect();
                     self.finish(snap, ends, None).await?;
                     return Ok(true);
@@ -254,7 +289,9 @@ impl Converger {
                 match self.loc.classify(&e).await {
                     ErrorAction::Retry { .. } => {
                         // Transient after the client's own retries: count the attempt.
-                        let ends = keys.map(|k| (k, End::Error(9603, e.to_string()))).collect();
+                        let ends = keys
+                            .map(|k| (k, End::Refused(9603, e.to_string())))
+                            .collect();
                         self.finish(snap, ends, None).await?;
                     }
                     ErrorAction::Hold | ErrorAction::Skip => {}

@@ -24,6 +24,9 @@ pub(super) enum End {
     Applied,
     /// Apple's error (number, message), classified by [`kind_of`].
     Error(i32, String),
+    /// The request was refused before Apple took it (its POST failed): an error like
+    /// [`End::Error`] that also counts as an attempt (no `submitted` record counted it).
+    Refused(i32, String),
 }
 
 fn secs(n: u64) -> TimeDelta {
@@ -51,10 +54,35 @@ impl Converger {
         let id = &self.loc.id;
         let keys = req.keys(id);
         let want = req.action == Action::Associate;
+        if let Some(event_id) = req
+            .event_id
+            .clone()
+            .filter(|_| req.phase == Phase::Submitted)
+        {
+            // Every pair named by the event's notifications (summed over its pieces).
+            let pairs: Vec<Pair> = keys.iter().map(|(_, p)| p.clone()).collect();
+            if let Some(outcomes) = self.notes.outcome(&event_id, &pairs) {
+                let failed = outcomes.iter().filter(|e| **e != End::Applied).count();
+                let ends = keys
+                    .into_iter()
+                    .zip(outcomes)
+                    .filter(|((k, _), _)| Self::owns(snap, k, &req))
+                    .map(|((k, _), end)| (k, end))
+                    .collect();
+                tracing::info!(location = %id, request_id = %req.id, event_id, failed, "intents: request resolved by its notifications");
+                self.finish(snap, ends, Some(&event_id)).await?;
+                self.store.delete_request(id, &req.id).await?;
+                self.notes.forget(&event_id);
+                return Ok(true);
+            }
+        }
         // Every pair done in the view (ASSET_MANAGEMENT notifications or a sync put it there):
         // the next decision records them applied.
         if keys.iter().all(|(k, _)| snap.actual.contains(k) == want) {
             self.store.delete_request(id, &req.id).await?;
+            if let Some(e) = &req.event_id {
+                self.notes.forget(e);
+            }
             return Ok(true);
         }
         let now = Utc::now();
@@ -65,9 +93,14 @@ impl Converger {
             .filter(|_| req.phase == Phase::Submitted)
         else {
             // Recorded but the process stopped before learning the eventId: after the time a
-            // notification would take, the pairs the view does not show done go back to pending.
+            // notification would take, Apple's assignments of its assets are read into the
+            // view (Event Status needs the eventId), and only the pairs Apple does not hold go
+            // back to pending. Never sent again before that read.
             if now - req.created_at >= poll_after {
-                tracing::warn!(location = %id, request_id = %req.id, pairs = keys.len(), "intents: a request recorded before a crash has no eventId; the pairs the view does not show done are planned again");
+                if !self.check_at_apple(&req).await {
+                    return Ok(false);
+                }
+                tracing::warn!(location = %id, request_id = %req.id, pairs = keys.len(), "intents: a request recorded before a crash has no eventId; Apple's assignments were read, the pairs it does not hold are planned again");
                 self.store.delete_request(id, &req.id).await?;
                 return Ok(true);
             }
@@ -130,7 +163,11 @@ impl Converger {
             .collect::<Vec<_>>();
         tracing::info!(location = %id, request_id = %req.id, event_id, status = ?status.event_status, failed = failed.len(), "intents: request resolved by Event Status");
         self.finish(snap, ends, Some(&event_id)).await?;
+        // No notification brought the outcome: bring the view (and its change events) to
+        // Apple's truth for these assets. A failed read is left to the next sync.
+        self.check_at_apple(&req).await;
         self.store.delete_request(id, &req.id).await?;
+        self.notes.forget(&event_id);
         Ok(true)
     }
 
@@ -184,6 +221,7 @@ impl Converger {
         let mut events = Vec::new();
         // One info line per pass with the outcomes by state; one debug line per key.
         let mut ended: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        let mut changed = std::collections::BTreeSet::new();
         for (key, end) in ends {
             let Some(d) = snap.desired.get(&key) else {
                 continue;
@@ -192,10 +230,11 @@ impl Converger {
                 .records
                 .get(&key)
                 .filter(|r| r.desired_revision == d.revision);
-            let attempts = old.map_or(0, |r| r.attempts);
+            let refused = u32::from(matches!(end, End::Refused(..)));
+            let attempts = old.map_or(0, |r| r.attempts) + refused;
             let (state, error) = match end {
                 End::Applied => (IntentState::Applied, None),
-                End::Error(n, m) => {
+                End::Error(n, m) | End::Refused(n, m) => {
                     let state = match kind_of(n) {
                         ErrorKind::NoLicenses => IntentState::Waiting,
                         ErrorKind::Transient if attempts < self.cfg.max_attempts => {
@@ -237,6 +276,7 @@ impl Converger {
             {
                 tracing::debug!(location = %self.loc.id, key, state = state.as_str(), event_id = rec.event_id.as_deref().unwrap_or(""), error_number = rec.error_number.unwrap_or(0), "intents: outcome");
                 *ended.entry(state.as_str()).or_insert(0usize) += 1;
+                changed.insert(key.clone());
                 events.push((o, self.event_data(&key, &d.pair, d, &rec)));
             }
             records.push((key, rec));
@@ -248,6 +288,12 @@ impl Converger {
         }
         let unpublished = self.publish(events).await;
         records.retain(|(k, _)| !unpublished.contains(k));
+        // Counted once its event is stored (a key whose event failed is counted next pass).
+        for (k, rec) in &records {
+            if changed.contains(k) {
+                self.report_outcome(rec, now);
+            }
+        }
         self.store.put_records(records).await?;
         Ok(())
     }

@@ -279,3 +279,68 @@ fn a_changed_desired_value_wins_over_the_old_record() {
     snap.in_flight.insert(k);
     assert_eq!(decide(&snap), Decision::default());
 }
+
+#[test]
+fn a_transient_failure_is_sent_again_only_after_its_doubling_capped_delay() {
+    let retry = RetryDelay {
+        base: std::time::Duration::from_secs(30),
+        max: std::time::Duration::from_secs(100),
+    };
+    assert_eq!(retry.after(1).as_secs(), 30);
+    assert_eq!(retry.after(2).as_secs(), 60);
+    assert_eq!(retry.after(3).as_secs(), 100, "capped");
+    assert_eq!(retry.after(u32::MAX).as_secs(), 100, "no overflow");
+
+    let p = pair(0, serial(1));
+    let (k, e) = entry(&p, Desired::Assigned, 1);
+    let now = Utc::now();
+    let mut snap = Snapshot {
+        now,
+        retry,
+        ..Snapshot::default()
+    };
+    snap.desired.insert(k.clone(), e);
+    let mut rec = record(IntentState::Pending, Desired::Assigned, 1);
+    rec.error_number = Some(9603);
+    rec.attempts = 2;
+    let sent = |snap: &Snapshot| decide(snap).send.contains_key(&Action::Associate);
+    for (ago, expected) in [(59, false), (60, true)] {
+        rec.updated_at = now - chrono::TimeDelta::seconds(ago);
+        snap.records.insert(k.clone(), rec.clone());
+        assert_eq!(sent(&snap), expected, "two attempts, failed {ago} s ago");
+    }
+    // A pending pair that never failed is sent at once.
+    rec.error_number = None;
+    rec.updated_at = now;
+    snap.records.insert(k.clone(), rec);
+    assert!(sent(&snap));
+}
+
+#[test]
+fn states_count_each_managed_key_once_and_a_key_without_a_current_record_as_pending() {
+    let pairs = apps(1, 5);
+    let mut snap = Snapshot::default();
+    // (state, revision of the record; the desired value is at revision 2)
+    let records = [
+        (IntentState::Applied, 2),
+        (IntentState::Failed, 2),
+        (IntentState::Waiting, 2),
+        // About an older desired value: pending again...
+        (IntentState::Waiting, 1),
+        // ...unless it was applied with the same value (a rewrite of it changes nothing).
+        (IntentState::Applied, 1),
+    ];
+    for (p, (state, revision)) in pairs.iter().zip(records) {
+        let (k, e) = entry(p, Desired::Assigned, 2);
+        snap.records
+            .insert(k.clone(), record(state, Desired::Assigned, revision));
+        snap.desired.insert(k, e);
+    }
+    let s = states(&snap);
+    assert_eq!(s.len(), 5, "every state present");
+    assert_eq!(s[&IntentState::Applied], 2);
+    assert_eq!(s[&IntentState::Failed], 1);
+    assert_eq!(s[&IntentState::Waiting], 1);
+    assert_eq!(s[&IntentState::Pending], 1);
+    assert_eq!(s[&IntentState::Submitted], 0);
+}

@@ -68,6 +68,18 @@ fn populated_metrics() -> Metrics {
     m.dlq_messages.get_or_create(&loc).inc();
     m.token_expiry_seconds.get_or_create(&loc).set(1);
     m.sync_differences.get_or_create(&loc).inc();
+    m.intents
+        .get_or_create(&vppbridge::metrics::LocState {
+            location: "l".into(),
+            state: "s".into(),
+        })
+        .set(1);
+    m.intents_failed
+        .get_or_create(&vppbridge::metrics::LocError {
+            location: "l".into(),
+            error_number: "1".into(),
+        })
+        .inc();
     m.location_paused
         .get_or_create(&LocReason {
             location: "l".into(),

@@ -28,17 +28,27 @@ fn seed(assets: usize, devices: usize, licenses: Option<i64>) -> SeedSpec {
     }
 }
 
+mod faults;
+mod kill;
+mod reply;
+
 /// The worker's harness with the converger's timings shortened.
 async fn intents_harness(seed: SeedSpec) -> Harness {
-    harness_with(
-        seed,
-        |_| {},
-        |c| {
-            c.intents.interval_ms = 200;
-            c.intents.status_poll_after_secs = 1;
-            c.intents.status_poll_interval_secs = 1;
-        },
-    )
+    intents_harness_with(seed, |_| {}, |_| {}).await
+}
+
+/// [`intents_harness`] with changes to the simulator's and vppbridge's configurations.
+async fn intents_harness_with(
+    seed: SeedSpec,
+    sim_tweak: impl FnOnce(&mut vppbridge_sim::SimConfig),
+    tweak: impl FnOnce(&mut vppbridge::config::Config),
+) -> Harness {
+    harness_with(seed, sim_tweak, |c| {
+        c.intents.interval_ms = 200;
+        c.intents.status_poll_after_secs = 1;
+        c.intents.status_poll_interval_secs = 1;
+        tweak(c);
+    })
     .await
 }
 
