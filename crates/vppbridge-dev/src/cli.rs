@@ -29,6 +29,9 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Run the benchmarks.
     Bench(crate::bench::BenchArgs),
+    /// The ingestion benchmark's bare pipe (started by `bench`, not by hand).
+    #[command(hide = true)]
+    BarePipe(crate::bench::bare::BarePipeArgs),
 }
 
 /// Parses the command line, runs the command, and returns its exit code.
@@ -38,6 +41,7 @@ pub fn main() -> ExitCode {
     let default_filter = match cli.command {
         Command::Demo(_) => "warn",
         Command::Bench(_) => "info",
+        Command::BarePipe(_) => "warn",
     };
     init_logging_with(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -54,6 +58,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => crate::demo::run(cli.config.as_deref(), args).await,
             Command::Bench(args) => crate::bench::run(args).await,
+            Command::BarePipe(args) => crate::bench::bare::serve(args).await,
         }
     });
     match result {

@@ -1,6 +1,6 @@
 //! vppbridge child processes for the benchmarks: the binary under test runs as its own process
 //! (as in production), with its log in a file, killed when dropped. Also reads a process's peak
-//! resident memory (`VmHWM` in `/proc/<pid>/status`).
+//! resident memory (`VmHWM` in `/proc/<pid>/status`) and CPU time (`/proc/<pid>/stat`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -43,10 +43,17 @@ impl VppChild {
     /// # Errors
     /// When the executable cannot be found or started.
     pub fn spawn(args: &[&str], log: &Path) -> anyhow::Result<Self> {
-        let exe = vppbridge_exe()?;
+        Self::spawn_exe(&vppbridge_exe()?, args, log)
+    }
+
+    /// Starts `exe` with `args` the same way (the bench's own executable for the bare pipe).
+    ///
+    /// # Errors
+    /// When the executable cannot be started.
+    pub fn spawn_exe(exe: &Path, args: &[&str], log: &Path) -> anyhow::Result<Self> {
         let file = std::fs::File::create(log)
             .with_context(|| format!("cannot create the log file {}", log.display()))?;
-        let child = Command::new(&exe)
+        let child = Command::new(exe)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -106,6 +113,27 @@ pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
     parse_vm_hwm(&status)
 }
 
+/// CPU time process `pid` has used so far (user + system, all threads), in seconds: `utime` +
+/// `stime` of `/proc/<pid>/stat`. None when the process is gone or the platform has no `/proc`.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_seconds(&stat)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` (`USER_HZ`, 100 on every Linux architecture
+/// the kernel exports to user space; read without libc's `sysconf`).
+const USER_HZ: f64 = 100.0;
+
+fn parse_cpu_seconds(stat: &str) -> Option<f64> {
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Field 3 (state) is fields[0]; utime is field 14, stime field 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
+}
+
 fn parse_vm_hwm(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     // "VmHWM:	   12345 kB"
@@ -153,6 +181,14 @@ mod tests {
             "Name:\tvppbridge\nVmPeak:\t  200000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t 40000 kB\n";
         assert_eq!(parse_vm_hwm(status), Some(51200 * 1024));
         assert_eq!(parse_vm_hwm("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn cpu_time_is_utime_plus_stime_in_seconds() {
+        let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 100 0";
+        assert_eq!(parse_cpu_seconds(stat), Some(3.0));
+        assert_eq!(parse_cpu_seconds("42 (x) S 1"), None);
+        assert!(cpu_seconds(std::process::id()).is_some());
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! Ingestion: Apple-shaped notifications posted to `vppbridge serve --no-worker` (a child
-//! process, as in production) at fixed concurrency, against the raw JetStream
-//! publish-and-acknowledge rate of the very CloudEvents the receiver would publish, sent from a
-//! minimal async-nats loop to the same nats-server.
+//! process, as in production) at fixed concurrency, against two baselines on the same
+//! nats-server:
 //!
-//! Per concurrency point: warm-up and measured run of the raw loop, then of the receiver; every
-//! notification id is fresh, so neither side ever hits the duplicate window. At the end the
+//! - the **bare pipe** ([`super::bare`], its own child process): an axum handler that parses the
+//!   body as JSON and publishes it with `Nats-Msg-Id`, awaiting the ack. Receiver and bare pipe
+//!   alternate (bare, receiver, bare, receiver, ...) for `rounds` rounds at each concurrency, so
+//!   a burst of other load on the machine hits both; the ratio is the median of the rounds'
+//!   ratios. CPU time per request of each comes from its process's `/proc/<pid>/stat`.
+//! - the **raw** rate: the very CloudEvents the receiver would publish, sent from a minimal
+//!   async-nats loop in the bench process (no HTTP at all), once per concurrency.
+//!
+//! Every notification id is fresh, so no side ever hits the duplicate window. At the end the
 //! stream's message count must equal everything sent, so a fast run that lost messages cannot
 //! pass for a good one.
 
@@ -17,7 +23,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::json;
 
-use super::child::{VppChild, peak_rss_bytes, poll_until};
+use super::alternate;
+use super::child::{VppChild, cpu_seconds, peak_rss_bytes, poll_until};
 use super::load::run_fixed;
 use super::setup::{BenchLocation, base_config, free_addr, write_config};
 use super::stats::RunStats;
@@ -32,8 +39,8 @@ const UID: &str = "981060278089131045";
 const ASSIGNMENTS_PER_NOTIFICATION: usize = 3;
 /// The concurrency the goal is stated at.
 pub const GOAL_CONCURRENCY: usize = 32;
-/// The goal: receiver rate at [`GOAL_CONCURRENCY`] over the raw rate.
-pub const GOAL_RATIO: f64 = 0.6;
+/// The goal: receiver rate at [`GOAL_CONCURRENCY`] over the bare pipe's (median of rounds).
+pub const GOAL_RATIO: f64 = 0.9;
 /// The goal: receiver p99 at [`GOAL_CONCURRENCY`], in milliseconds.
 pub const GOAL_P99_MS: f64 = 5.0;
 
@@ -46,6 +53,28 @@ pub struct IngestionOptions {
     pub requests: usize,
     /// Warm-up requests per point and side (not measured).
     pub warmup: usize,
+    /// Alternating rounds (bare pipe, then receiver) per point.
+    pub rounds: usize,
+}
+
+/// One measured run of an HTTP server process: its latencies and its CPU time.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerRun {
+    /// Client-side figures.
+    pub stats: RunStats,
+    /// CPU time (user + system) the server process used per request, in microseconds.
+    pub cpu_us_per_request: Option<f64>,
+}
+
+/// One round at one concurrency: the bare pipe, then the receiver.
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    /// The bare pipe's run.
+    pub bare: ServerRun,
+    /// The receiver's run.
+    pub receiver: ServerRun,
+    /// `receiver.per_second / bare.per_second`.
+    pub ratio: f64,
 }
 
 /// One concurrency point.
@@ -53,9 +82,19 @@ pub struct IngestionOptions {
 pub struct IngestionPoint {
     /// Requests in flight.
     pub concurrency: usize,
-    /// `POST /notifications/{location}` to the receiver, answered 200.
+    /// The alternating rounds, in order.
+    pub rounds: Vec<Round>,
+    /// `POST /notifications/{location}` to the receiver: the round with the median rate.
     pub receiver: RunStats,
-    /// JetStream publish-and-ack of the same CloudEvents.
+    /// The bare pipe: the round with the median rate.
+    pub bare: RunStats,
+    /// Median over the rounds of the receiver's CPU time per request, in microseconds.
+    pub receiver_cpu_us: Option<f64>,
+    /// Median over the rounds of the bare pipe's CPU time per request, in microseconds.
+    pub bare_cpu_us: Option<f64>,
+    /// Median over the rounds of `receiver / bare` (requests per second).
+    pub ratio_to_bare: f64,
+    /// JetStream publish-and-ack of the same CloudEvents from the bench process.
     pub raw: RunStats,
     /// `receiver.per_second / raw.per_second`.
     pub ratio: f64,
@@ -74,6 +113,8 @@ pub struct IngestionResults {
     pub requests_per_point: usize,
     /// Warm-up requests per point and side.
     pub warmup_per_point: usize,
+    /// Alternating rounds per point.
+    pub rounds_per_point: usize,
     /// The points.
     pub points: Vec<IngestionPoint>,
     /// Messages in `VPP_NOTIFICATIONS` at the end.
@@ -82,7 +123,8 @@ pub struct IngestionResults {
     pub expected: u64,
     /// The receiver process's peak resident memory, in MiB.
     pub receiver_peak_rss_mib: Option<f64>,
-    /// The goal at `GOAL_CONCURRENCY`: ratio ≥ `GOAL_RATIO` and p99 < `GOAL_P99_MS`.
+    /// The goal at `GOAL_CONCURRENCY`: ratio to the bare pipe ≥ `GOAL_RATIO` and p99 <
+    /// `GOAL_P99_MS` (median round).
     pub goal_met: Option<bool>,
 }
 
@@ -147,35 +189,42 @@ pub async fn run(opts: &IngestionOptions) -> anyhow::Result<IngestionResults> {
         &["--config", &config_arg, "serve", "--no-worker"],
         &dir.path().join("serve.log"),
     )?;
-    let base = format!("http://{listen}");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .http1_only()
         .build()
         .context("cannot build the HTTP client")?;
-    let ready_url = format!("{base}/readyz");
-    poll_until(
-        &mut serve,
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        "readiness (/readyz 200)",
-        || {
-            let http = http.clone();
-            let url = ready_url.clone();
-            async move {
-                let r = http.get(url).send().await.ok()?;
-                (r.status() == 200).then_some(())
-            }
-        },
-    )
-    .await?;
+    wait_ready(&mut serve, &http, listen).await?;
+    // Started once the receiver has created the stream it publishes into.
+    let bare_listen = free_addr()?;
+    let me = std::env::current_exe().context("cannot find this executable")?;
+    let mut bare = VppChild::spawn_exe(
+        &me,
+        &[
+            "bare-pipe",
+            "--nats-url",
+            &nats.url(),
+            "--listen",
+            &bare_listen.to_string(),
+        ],
+        &dir.path().join("bare.log"),
+    )?;
+    wait_ready(&mut bare, &http, bare_listen).await?;
 
     let client = async_nats::connect(nats.url())
         .await
         .context("the raw publisher cannot connect to NATS")?;
     let js = jetstream::new(client);
-    let url = Arc::new(format!("{base}/notifications/{LOCATION}"));
-    let secret = Arc::new(secret);
+    let receiver_side = Side {
+        url: Arc::new(format!("http://{listen}/notifications/{LOCATION}")),
+        secret: Arc::new(secret),
+        pid: serve.pid(),
+    };
+    let bare_side = Side {
+        url: Arc::new(format!("http://{bare_listen}/notifications/{LOCATION}")),
+        secret: Arc::new(String::new()),
+        pid: bare.pid(),
+    };
 
     let mut points = Vec::new();
     let mut expected = 0u64;
@@ -183,14 +232,6 @@ pub async fn run(opts: &IngestionOptions) -> anyhow::Result<IngestionResults> {
     for &c in &opts.concurrency {
         let per_side = opts.warmup + opts.requests;
         let raw_events = Arc::new(make_events(&mut serial, per_side)?);
-        let bodies: Arc<Vec<Bytes>> = Arc::new(
-            (0..per_side)
-                .map(|_| {
-                    serial += 1;
-                    notification_body(serial)
-                })
-                .collect(),
-        );
         let raw_op = |offset: usize| {
             let js = js.clone();
             let events = Arc::clone(&raw_events);
@@ -200,48 +241,39 @@ pub async fn run(opts: &IngestionOptions) -> anyhow::Result<IngestionResults> {
                 async move { publish_raw(&js, out).await }
             }
         };
-        let post_op = |offset: usize| {
-            let http = http.clone();
-            let bodies = Arc::clone(&bodies);
-            let url = Arc::clone(&url);
-            let secret = Arc::clone(&secret);
-            move |i: usize| {
-                let req = http
-                    .post(url.as_str())
-                    .bearer_auth(secret.as_str())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(bodies[offset + i].clone());
-                async move { post(req).await }
-            }
-        };
         tracing::info!(concurrency = c, "ingestion: raw JetStream publish");
         run_fixed(c, opts.warmup, raw_op(0)).await;
         let raw = run_fixed(c, opts.requests, raw_op(opts.warmup)).await;
-        tracing::info!(concurrency = c, "ingestion: receiver");
-        run_fixed(c, opts.warmup, post_op(0)).await;
-        let receiver = run_fixed(c, opts.requests, post_op(opts.warmup)).await;
-        expected += 2 * per_side as u64;
-        let ratio = if raw.per_second > 0.0 {
-            receiver.per_second / raw.per_second
-        } else {
-            0.0
-        };
-        points.push(IngestionPoint {
-            concurrency: c,
-            receiver,
-            raw,
-            ratio,
-        });
+        let mut rounds = Vec::new();
+        for round in 0..opts.rounds.max(1) {
+            tracing::info!(
+                concurrency = c,
+                round,
+                "ingestion: bare pipe, then receiver"
+            );
+            let bare = bare_side.run(&http, c, opts, &mut serial).await;
+            let receiver = receiver_side.run(&http, c, opts, &mut serial).await;
+            rounds.push(Round {
+                ratio: ratio(&receiver.stats, &bare.stats),
+                bare,
+                receiver,
+            });
+        }
+        expected += (1 + 2 * rounds.len() as u64) * per_side as u64;
+        points.push(alternate::point(c, rounds, raw));
     }
 
-    if let Some(status) = serve.try_exit()? {
-        return Err(serve.failure(&format!("exited ({status}) during the benchmark")));
+    for child in [&mut serve, &mut bare] {
+        if let Some(status) = child.try_exit()? {
+            return Err(child.failure(&format!("exited ({status}) during the benchmark")));
+        }
     }
     let receiver_peak_rss_mib = serve
         .pid()
         .and_then(peak_rss_bytes)
         .map(|b| b as f64 / (1024.0 * 1024.0));
     serve.stop().await;
+    bare.stop().await;
     let stored = js
         .get_stream(vppbridge::nats::NOTIFICATIONS_STREAM)
         .await
@@ -257,24 +289,115 @@ pub async fn run(opts: &IngestionOptions) -> anyhow::Result<IngestionResults> {
         .iter()
         .find(|p| p.concurrency == GOAL_CONCURRENCY)
         .map(|p| {
-            p.ratio >= GOAL_RATIO && p.receiver.p99_ms < GOAL_P99_MS && p.receiver.errors == 0
+            p.ratio_to_bare >= GOAL_RATIO
+                && p.receiver.p99_ms < GOAL_P99_MS
+                && p.rounds.iter().all(|r| r.receiver.stats.errors == 0)
         });
     Ok(IngestionResults {
         setup: "vppbridge serve --no-worker as a child process (release build, default [http] \
-                settings, logging at info to a file); nats-server child with JetStream on a \
-                temporary file store; load generator (reqwest, HTTP/1.1 keep-alive) and raw \
-                async-nats loop in the bench process; all on the same machine"
+                settings, logging at info to a file); the bare pipe (axum, parse, publish with \
+                Nats-Msg-Id, await the ack) as another child process, alternating with the \
+                receiver; nats-server child with JetStream on a temporary file store; load \
+                generator (reqwest, HTTP/1.1 keep-alive) and raw async-nats loop in the bench \
+                process; all on the same machine"
             .to_owned(),
         body_bytes: sample.len(),
         event_bytes,
         requests_per_point: opts.requests,
         warmup_per_point: opts.warmup,
+        rounds_per_point: opts.rounds.max(1),
         points,
         stored,
         expected,
         receiver_peak_rss_mib,
         goal_met,
     })
+}
+
+/// One HTTP server under load: where to post, with which bearer, and its process for CPU time.
+struct Side {
+    url: Arc<String>,
+    secret: Arc<String>,
+    pid: Option<u32>,
+}
+
+impl Side {
+    /// Warm-up, then the measured run with fresh notifications, with the server's CPU time.
+    async fn run(
+        &self,
+        http: &reqwest::Client,
+        concurrency: usize,
+        opts: &IngestionOptions,
+        serial: &mut usize,
+    ) -> ServerRun {
+        let bodies: Arc<Vec<Bytes>> = Arc::new(
+            (0..opts.warmup + opts.requests)
+                .map(|_| {
+                    *serial += 1;
+                    notification_body(*serial)
+                })
+                .collect(),
+        );
+        let op = |offset: usize| {
+            let http = http.clone();
+            let bodies = Arc::clone(&bodies);
+            let url = Arc::clone(&self.url);
+            let secret = Arc::clone(&self.secret);
+            move |i: usize| {
+                let req = http
+                    .post(url.as_str())
+                    .bearer_auth(secret.as_str())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(bodies[offset + i].clone());
+                async move { post(req).await }
+            }
+        };
+        run_fixed(concurrency, opts.warmup, op(0)).await;
+        let cpu_before = self.pid.and_then(cpu_seconds);
+        let stats = run_fixed(concurrency, opts.requests, op(opts.warmup)).await;
+        let cpu_after = self.pid.and_then(cpu_seconds);
+        let cpu_us_per_request = match (cpu_before, cpu_after) {
+            (Some(b), Some(a)) if stats.requests > 0 => Some((a - b) * 1e6 / stats.requests as f64),
+            _ => None,
+        };
+        ServerRun {
+            stats,
+            cpu_us_per_request,
+        }
+    }
+}
+
+/// `a.per_second / b.per_second` (0 when `b` made none).
+fn ratio(a: &RunStats, b: &RunStats) -> f64 {
+    if b.per_second > 0.0 {
+        a.per_second / b.per_second
+    } else {
+        0.0
+    }
+}
+
+/// Polls `GET /readyz` on `listen` until it answers 200.
+async fn wait_ready(
+    child: &mut VppChild,
+    http: &reqwest::Client,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let url = format!("http://{listen}/readyz");
+    poll_until(
+        child,
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        "readiness (/readyz 200)",
+        || {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                let r = http.get(url).send().await.ok()?;
+                (r.status() == 200).then_some(())
+            }
+        },
+    )
+    .await
 }
 
 fn make_events(serial: &mut usize, count: usize) -> anyhow::Result<Vec<Outgoing>> {

@@ -1,5 +1,5 @@
-//! `vppbridge-dev bench`: the three benchmarks of the project's claims (ingestion, reconciliation,
-//! sync), each printed as a table and all written as one JSON document.
+//! `vppbridge-dev bench`: the benchmarks of the project's claims (ingestion, reconciliation,
+//! sync, end-to-end latency), each printed as a table and all written as one JSON document.
 //!
 //! The process under test always runs as its own child process (`vppbridge serve`, `vppbridge
 //! sync`) of the production binary built beside this one, so its CPU and memory are its own; nats-server is a
@@ -7,13 +7,17 @@
 //! reported as such in the table and the JSON, and the command still exits 0 (1 only when a
 //! benchmark could not run at all). Must not be used by tests for timing.
 
+mod alternate;
+pub mod bare;
 mod child;
 mod ingestion;
+mod latency;
 mod load;
 mod machine;
 mod reconcile;
 mod report;
 mod setup;
+mod stages;
 mod stats;
 mod sync;
 mod world;
@@ -25,20 +29,26 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 pub use ingestion::{IngestionOptions, IngestionPoint, IngestionResults};
+pub use latency::LatencyResults;
 pub use machine::Machine;
 pub use reconcile::ReconcileResults;
+pub use stages::StageResults;
 pub use stats::RunStats;
 pub use sync::SyncResults;
 
 /// Which benchmark to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Which {
-    /// Notifications through the receiver against raw JetStream publishing.
+    /// Notifications through the receiver against the bare pipe and raw JetStream publishing.
     Ingestion,
     /// The 25 × 1,000 scenario reconciled against the simulator.
     Reconcile,
     /// A full sync of 100,000 assignments.
     Sync,
+    /// Notification posted → change event, at a steady rate, and the worker's ceiling.
+    Latency,
+    /// The receiver's pure stages (parse, normalise, serialise) timed in process.
+    Stages,
 }
 
 /// Arguments of `vppbridge-dev bench`.
@@ -59,6 +69,9 @@ pub struct BenchArgs {
     /// Ingestion: the concurrency points.
     #[arg(long, value_delimiter = ',', default_value = "8,32,128")]
     pub concurrency: Vec<usize>,
+    /// Ingestion: alternating rounds (bare pipe, then receiver) per concurrency point.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 /// Everything one `vppbridge-dev bench` run measured.
@@ -78,6 +91,10 @@ pub struct BenchResults {
     pub reconcile: Option<ReconcileResults>,
     /// The sync benchmark, when run.
     pub sync: Option<SyncResults>,
+    /// The end-to-end latency benchmark, when run.
+    pub latency: Option<LatencyResults>,
+    /// The stage timings, when run.
+    pub stages: Option<StageResults>,
 }
 
 /// `vppbridge-dev bench`.
@@ -101,13 +118,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         ingestion: None,
         reconcile: None,
         sync: None,
+        latency: None,
+        stages: None,
     };
     println!("{}", report::machine_line(&results.machine));
+    if wants(Which::Stages) {
+        let r = stages::run().context("the stage timings")?;
+        println!("{}", report::stages_table(&r));
+        results.stages = Some(r);
+    }
     if wants(Which::Ingestion) {
         let opts = IngestionOptions {
             concurrency: args.concurrency.clone(),
             requests: args.requests,
             warmup: args.warmup,
+            rounds: args.rounds,
         };
         let r = ingestion::run(&opts)
             .await
@@ -126,6 +151,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let r = sync::run().await.context("the sync benchmark")?;
         println!("{}", report::sync_table(&r));
         results.sync = Some(r);
+    }
+    if wants(Which::Latency) {
+        let r = latency::run()
+            .await
+            .context("the end-to-end latency benchmark")?;
+        println!("{}", report::latency_table(&r));
+        results.latency = Some(r);
     }
     if let Some(path) = &args.json {
         let text =
