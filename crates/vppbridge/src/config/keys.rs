@@ -79,6 +79,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "max_attempts",
         ],
     ),
+    ("cluster", &["lease_ttl_secs", "heartbeat_secs"]),
 ];
 
 /// Keys of each `[[locations]]` entry.

@@ -70,6 +70,13 @@ pub struct Loc {
     pub location: String,
 }
 
+/// Label `change` (`acquired`, `released`, `lost`) of a location's ownership.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OwnershipChange {
+    /// What happened to the lease.
+    pub change: String,
+}
+
 /// Labels `location`, `reason`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LocReason {
@@ -124,6 +131,10 @@ pub struct Metrics {
     pub sync_runs: Family<LocKindOutcome, Counter>,
     /// `vppbridge_sync_differences_total{location}`: differences a sync found and repaired.
     pub sync_differences: Family<Loc, Counter>,
+    /// Locations this worker process owns (holds the lease of).
+    pub owned_locations: Gauge,
+    /// This worker's lease acquisitions, releases and losses.
+    pub ownership_changes: Family<OwnershipChange, Counter>,
 }
 
 impl Default for Metrics {
@@ -161,6 +172,8 @@ impl Metrics {
             consumer_ack_pending: Gauge::default(),
             sync_runs: Family::default(),
             sync_differences: Family::default(),
+            owned_locations: Gauge::default(),
+            ownership_changes: Family::default(),
         };
         let mut r = Registry::with_prefix("vppbridge");
         r.register(
@@ -244,6 +257,16 @@ impl Metrics {
             "sync_differences",
             "Differences found and repaired by syncs",
             m.sync_differences.clone(),
+        );
+        r.register(
+            "owned_locations",
+            "Locations this worker process owns",
+            m.owned_locations.clone(),
+        );
+        r.register(
+            "ownership_changes",
+            "Location leases this worker acquired, released or lost",
+            m.ownership_changes.clone(),
         );
         m.registry = Arc::new(r);
         m

@@ -34,7 +34,10 @@ pub const NOTIFICATION_OUTCOMES: [&str; 10] = [
 ];
 
 /// The worker's outcomes (`worker::verdict`).
-pub const RECONCILE_OUTCOMES: [&str; 4] = ["ok", "retry", "dead_lettered", "held"];
+pub const RECONCILE_OUTCOMES: [&str; 5] = ["ok", "retry", "dead_lettered", "held", "waiting_owner"];
+
+/// Ownership changes (`ownership::Change`; a test there keeps the two lists equal).
+pub const OWNERSHIP_CHANGES: [&str; 3] = ["acquired", "released", "lost"];
 
 /// Sync kinds and outcomes.
 const SYNC_KINDS: [&str; 2] = ["full", "incremental"];
@@ -46,6 +49,11 @@ impl Metrics {
     pub fn for_locations<'a>(locations: impl IntoIterator<Item = &'a str>) -> Self {
         let m = Metrics::new();
         m.zero_notifications("unknown");
+        for change in OWNERSHIP_CHANGES {
+            let _ = m.ownership_changes.get_or_create(&super::OwnershipChange {
+                change: change.to_owned(),
+            });
+        }
         for id in locations {
             m.zero_location(id);
         }
@@ -147,6 +155,8 @@ mod tests {
             r#"vppbridge_view_changes_total{location="school",kind="assignment_added"}"#,
             r#"vppbridge_reconciliations_total{location="school",type="asset_count",outcome="dead_lettered"}"#,
             r#"vppbridge_sync_differences_total{location="office"}"#,
+            r#"vppbridge_ownership_changes_total{change="lost"}"#,
+            r#"vppbridge_owned_locations"#,
         ] {
             assert_eq!(
                 value(&text, series).as_deref(),

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
@@ -186,6 +187,10 @@ pub struct LocationStatus {
     pub paused_reason: Option<String>,
     /// Messages in `vpp.dlq.<location>`.
     pub dlq_depth: u64,
+    /// The worker owning the location (from `vpp-leases`; `None`: no worker owns it now).
+    pub worker: Option<String>,
+    /// Since when that worker owns it.
+    pub worker_since: Option<DateTime<Utc>>,
 }
 
 /// The whole status: per location, and the consumer's lag.
@@ -225,8 +230,11 @@ pub async fn read_status(
         pending = Some(info.num_pending);
         ack_pending = Some(info.num_ack_pending as u64);
     }
+    let deadline = Duration::from_secs(config.worker.nats_deadline_secs.max(1));
+    let leases = crate::ownership::lease::read_leases(js, deadline).await?;
     let mut locations = Vec::new();
     for l in &config.locations {
+        let lease = leases.get(&l.id);
         let guard: GuardState = view
             .state(&state_key(&l.id, "guard")?)
             .await?
@@ -245,6 +253,8 @@ pub async fn read_status(
             last_sync_error: sync.last_error,
             paused_reason: guard.reason.filter(|_| guard.paused),
             dlq_depth: dlq.get(&l.id).copied().unwrap_or(0),
+            worker: lease.map(|v| v.owner.clone()),
+            worker_since: lease.map(|v| v.since),
         });
     }
     Ok(Status {
@@ -290,6 +300,13 @@ pub async fn status(config: Option<&Path>, args: StatusArgs) -> anyhow::Result<E
         if let Some(e) = &l.last_sync_error {
             println!("  last sync FAILED:  {e}");
         }
+        println!(
+            "  owned by worker:   {}",
+            match (&l.worker, l.worker_since) {
+                (Some(w), Some(since)) => format!("{w} (since {})", since.to_rfc3339()),
+                _ => "NONE (no worker holds its lease)".into(),
+            }
+        );
         println!("  dead letters:      {}", l.dlq_depth);
         println!(
             "  paused:            {}",
