@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub workers: Vec<String>,
     /// Leases by location.
     pub leases: BTreeMap<String, LeaseValue>,
+    /// Their revisions.
+    pub revisions: BTreeMap<String, u64>,
 }
 
 /// The lease bucket, with a deadline on every call.
@@ -143,6 +145,7 @@ impl Leases {
                     continue;
                 }
                 if let Ok(v) = serde_json::from_slice::<LeaseValue>(&entry.value) {
+                    snap.revisions.insert(key.clone(), entry.revision);
                     snap.leases.insert(key, v);
                 }
             }

@@ -98,7 +98,10 @@ impl Ownership {
         metrics: Metrics,
     ) -> anyhow::Result<Arc<Self>> {
         let heartbeat = Duration::from_secs(config.heartbeat_secs.max(1));
-        let leases = Leases::open(js, heartbeat).await?;
+        // Each call may take a third of the TTL: a heartbeat's renewals still land in time, and
+        // a loaded server is not mistaken for a lost lease.
+        let deadline = Duration::from_secs(config.lease_ttl_secs / 3).max(heartbeat);
+        let leases = Leases::open(js, deadline).await?;
         Ok(Arc::new(Ownership {
             id: lease::worker_id(),
             leases,
@@ -188,11 +191,29 @@ impl Ownership {
             if acquired >= plan.wanted || shutdown.is_cancelled() {
                 break;
             }
-            let value = LeaseValue {
-                owner: self.id.clone(),
-                since: Utc::now(),
+            // A lease still under this worker's id (a renewal that failed, e.g. on a timeout,
+            // after the write went through) is taken back at its revision, not waited out.
+            let stale = snap
+                .leases
+                .get(&location)
+                .filter(|v| v.owner == self.id)
+                .cloned()
+                .zip(snap.revisions.get(&location).copied());
+            let (value, attempt) = match stale {
+                Some((value, rev)) => {
+                    let r = self.leases.renew(&location, &value, rev).await.ok();
+                    (value, Ok(r))
+                }
+                None => {
+                    let value = LeaseValue {
+                        owner: self.id.clone(),
+                        since: Utc::now(),
+                    };
+                    let r = self.leases.create(&location, &value).await;
+                    (value, r)
+                }
             };
-            match self.leases.create(&location, &value).await {
+            match attempt {
                 Ok(Some(revision)) => {
                     acquired += 1;
                     let token = shutdown.child_token();
