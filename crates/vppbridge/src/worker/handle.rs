@@ -147,6 +147,19 @@ pub async fn handle(shared: &Shared, payload: &[u8], report: &mut Report) -> Ver
             Err(_) => verdict = retry("the verifier stopped (shutting down or ownership lost)"),
         }
     }
+    // A verification cut short because this worker stopped owning the location (even if it
+    // owns it again by now) waits for the owner: it is no failure of the message.
+    if matches!(verdict, Verdict::Retry { .. })
+        && verifier.is_stopped()
+        && !shared.shutdown.is_cancelled()
+    {
+        return Verdict::NoOwner {
+            reason: format!(
+                "the ownership of location `{}` changed during the verification",
+                loc.id
+            ),
+        };
+    }
     verdict
 }
 

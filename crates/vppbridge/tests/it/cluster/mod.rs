@@ -5,6 +5,7 @@
 
 mod budget;
 mod handover;
+mod leases;
 
 use std::time::Duration;
 
