@@ -226,6 +226,8 @@ impl DemoEnv {
             },
             // Nothing desired: the converger only reads an empty vpp-desired.
             intents: vppbridge::config::IntentsConfig::default(),
+            // A single worker owns the location within one heartbeat of start.
+            cluster: vppbridge::config::ClusterConfig::default(),
             locations: vec![LocationConfig {
                 id: location.clone(),
                 token_file: token_file.clone(),
