@@ -108,7 +108,8 @@ pub async fn serve(
     let metrics = Metrics::for_locations(config.locations.iter().map(|l| l.id.as_str()));
     let client = nats::connect(&config.nats).await?;
     let js = async_nats::jetstream::new(client.clone());
-    nats::setup(&js, &config.nats)
+    let lease_ttl = Duration::from_secs(config.cluster.lease_ttl_secs);
+    nats::setup_with_leases(&js, &config.nats, lease_ttl)
         .await
         .context("setting up JetStream")?;
 

@@ -21,6 +21,8 @@
 //! - [`changes`]: the one place a view write meets its change event, and the
 //!   [`changes::ChangePublisher`] of change, alert and dead-letter events (`vpp.changes.>`,
 //!   `vpp.alerts.>`, `vpp.dlq.>`).
+//! - [`ownership`]: which worker process owns which location (leases in `vpp-leases`), so that
+//!   only the owner calls Apple for it.
 //! - [`sync`]: full and incremental syncs against Apple.
 //! - [`intents`]: declarative licensing: `vpp-desired` (the MDM's wishes) converged with Apple
 //!   per location, in batches under the location's rate limiter, each write tracked to its end.
@@ -49,6 +51,7 @@ pub mod intents;
 pub mod location;
 pub mod metrics;
 pub mod nats;
+pub mod ownership;
 pub mod publish;
 pub mod reconcile;
 pub mod register;

@@ -246,7 +246,8 @@ pub async fn run(config: Option<&Path>, args: RegisterArgs) -> anyhow::Result<Ex
     let secret = crate::secret::read_secret_file(&location.notification_secret_file)?;
     let nats = crate::nats::connect(&config.nats).await?;
     let js = async_nats::jetstream::new(nats.clone());
-    crate::nats::setup(&js, &config.nats).await?;
+    let lease_ttl = std::time::Duration::from_secs(config.cluster.lease_ttl_secs);
+    crate::nats::setup_with_leases(&js, &config.nats, lease_ttl).await?;
     let mdm_id = state::mdm_id(&js, &config.mdm.id).await?;
     let reg = Registration {
         location: location.id.clone(),

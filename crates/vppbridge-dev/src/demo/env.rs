@@ -238,6 +238,8 @@ impl DemoEnv {
                 status_poll_interval_secs: 2,
                 ..vppbridge::config::IntentsConfig::default()
             },
+            // A single worker owns the location within one heartbeat of start.
+            cluster: vppbridge::config::ClusterConfig::default(),
             locations: vec![LocationConfig {
                 id: location.clone(),
                 token_file: token_file.clone(),

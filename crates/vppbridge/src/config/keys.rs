@@ -81,6 +81,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "retry_max_delay_secs",
         ],
     ),
+    ("cluster", &["lease_ttl_secs", "heartbeat_secs"]),
 ];
 
 /// Keys of each `[[locations]]` entry.

@@ -42,6 +42,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// Declarative licensing: converging `vpp-desired` with Apple.
     pub intents: IntentsConfig,
+    /// Location ownership across worker processes (leases in `vpp-leases`).
+    pub cluster: ClusterConfig,
     /// The locations (one content token each).
     pub locations: Vec<LocationConfig>,
 }
@@ -303,6 +305,28 @@ impl Default for IntentsConfig {
             max_attempts: 5,
             retry_base_delay_secs: 30,
             retry_max_delay_secs: 900,
+        }
+    }
+}
+
+/// `[cluster]`: each location is owned by one worker process at a time, through a lease in
+/// the `vpp-leases` bucket (see `crate::ownership`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Seconds a lease (and a worker's presence) lives without renewal: the bucket's max age,
+    /// and so the longest hand-over after a worker dies without stopping. `vppbridge nats
+    /// setup` applies it to the bucket.
+    pub lease_ttl_secs: u64,
+    /// Seconds between two renewals of this worker's leases and of its fair-share balancing.
+    pub heartbeat_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            lease_ttl_secs: 10,
+            heartbeat_secs: 2,
         }
     }
 }

@@ -224,6 +224,7 @@ fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
             ),
         ));
     }
+    check_cluster(p, config);
     if config.worker.max_deliver < 1 {
         p.push(Problem::error(
             "worker.max_deliver",
@@ -236,6 +237,26 @@ fn check_numbers(p: &mut Vec<Problem>, config: &Config) {
         p.push(Problem::error(
             "worker.max_deliver",
             "must be greater than the number of worker.backoff_secs steps (JetStream refuses the consumer otherwise)",
+        ));
+    }
+}
+
+fn check_cluster(p: &mut Vec<Problem>, config: &Config) {
+    let c = &config.cluster;
+    if c.heartbeat_secs == 0 {
+        p.push(Problem::error(
+            "cluster.heartbeat_secs",
+            "0 cannot work; use at least 1 (seconds between lease renewals)",
+        ));
+    }
+    if c.lease_ttl_secs < c.heartbeat_secs.max(1) * 2 {
+        p.push(Problem::error(
+            "cluster.lease_ttl_secs",
+            format!(
+                "{} s would let a live worker's lease expire between two renewals; use at least twice cluster.heartbeat_secs ({} s)",
+                c.lease_ttl_secs,
+                c.heartbeat_secs.max(1) * 2
+            ),
         ));
     }
 }

@@ -88,6 +88,13 @@ pub struct LocError {
     pub error_number: String,
 }
 
+/// Label `change` (`acquired`, `released`, `lost`) of a location's ownership.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OwnershipChange {
+    /// What happened to the lease.
+    pub change: String,
+}
+
 /// Labels `location`, `reason`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LocReason {
@@ -149,6 +156,10 @@ pub struct Metrics {
     pub intents_failed: Family<LocError, Counter>,
     /// `vppbridge_intent_apply_duration_seconds`: first submission until `applied`.
     pub intent_apply_duration: Histogram,
+    /// Locations this worker process owns (holds the lease of).
+    pub owned_locations: Gauge,
+    /// This worker's lease acquisitions, releases and losses.
+    pub ownership_changes: Family<OwnershipChange, Counter>,
 }
 
 impl Default for Metrics {
@@ -189,6 +200,8 @@ impl Metrics {
             intents: Family::default(),
             intents_failed: Family::default(),
             intent_apply_duration: Histogram::new(exponential_buckets(0.5, 2.0, 14)),
+            owned_locations: Gauge::default(),
+            ownership_changes: Family::default(),
         };
         let mut r = Registry::with_prefix("vppbridge");
         r.register(
@@ -287,6 +300,16 @@ impl Metrics {
             "intent_apply_duration_seconds",
             "From an intent's first request to applied",
             m.intent_apply_duration.clone(),
+        );
+        r.register(
+            "owned_locations",
+            "Locations this worker process owns",
+            m.owned_locations.clone(),
+        );
+        r.register(
+            "ownership_changes",
+            "Location leases this worker acquired, released or lost",
+            m.ownership_changes.clone(),
         );
         m.registry = Arc::new(r);
         m

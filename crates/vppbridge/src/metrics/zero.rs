@@ -38,7 +38,10 @@ pub const NOTIFICATION_OUTCOMES: [&str; 10] = [
 ];
 
 /// The worker's outcomes (`worker::verdict`).
-pub const RECONCILE_OUTCOMES: [&str; 4] = ["ok", "retry", "dead_lettered", "held"];
+pub const RECONCILE_OUTCOMES: [&str; 5] = ["ok", "retry", "dead_lettered", "held", "waiting_owner"];
+
+/// Ownership changes (`ownership::Change`; a test there keeps the two lists equal).
+pub const OWNERSHIP_CHANGES: [&str; 3] = ["acquired", "released", "lost"];
 
 /// The error numbers that end intents `failed` from vppbridge's own decisions: 9603 (a
 /// transient failure after `max_attempts`, or a request Apple never took), 9707 (a Book to a
@@ -55,6 +58,11 @@ impl Metrics {
     pub fn for_locations<'a>(locations: impl IntoIterator<Item = &'a str>) -> Self {
         let m = Metrics::new();
         m.zero_notifications("unknown");
+        for change in OWNERSHIP_CHANGES {
+            let _ = m.ownership_changes.get_or_create(&super::OwnershipChange {
+                change: change.to_owned(),
+            });
+        }
         for id in locations {
             m.zero_location(id);
         }
@@ -170,6 +178,8 @@ mod tests {
             r#"vppbridge_sync_differences_total{location="office"}"#,
             r#"vppbridge_intents{location="school",state="waiting"}"#,
             r#"vppbridge_intents_failed_total{location="office",error_number="9603"}"#,
+            r#"vppbridge_ownership_changes_total{change="lost"}"#,
+            r#"vppbridge_owned_locations"#,
         ] {
             assert_eq!(
                 value(&text, series).as_deref(),

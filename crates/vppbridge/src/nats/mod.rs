@@ -45,6 +45,10 @@ pub const DESIRED_USERS_BUCKET: &str = "vpp-desired-users";
 /// vppbridge's tracking record of each desired user (same keys as [`DESIRED_USERS_BUCKET`]).
 pub const USER_INTENTS_BUCKET: &str = "vpp-user-intents";
 
+/// Location leases and live workers (`<location>`, `_workers.<id>`), with the lease TTL as
+/// max age: created by [`setup`] apart from [`BUCKETS`] because of that age.
+pub const LEASES_BUCKET: &str = "vpp-leases";
+
 /// Subjects of [`NOTIFICATIONS_STREAM`].
 pub const NOTIFICATIONS_SUBJECTS: &str = "vpp.notifications.>";
 /// Subjects of [`CHANGES_STREAM`].
@@ -164,13 +168,28 @@ pub async fn connect(cfg: &NatsConfig) -> anyhow::Result<async_nats::Client> {
     })
 }
 
-/// Creates or updates every stream and key-value bucket vppbridge uses. Idempotent: running it
-/// again with the same configuration changes nothing; with new limits it updates them.
+/// Creates or updates every stream and key-value bucket vppbridge uses, the lease bucket with
+/// the default lease TTL (see [`setup_with_leases`]). Idempotent: running it again with the
+/// same configuration changes nothing; with new limits it updates them.
 ///
 /// # Errors
 /// [`SetupError::NoJetStream`] when JetStream is off; otherwise the first stream or bucket the
 /// server refused.
 pub async fn setup(js: &jetstream::Context, cfg: &NatsConfig) -> Result<(), SetupError> {
+    let ttl = Duration::from_secs(crate::config::ClusterConfig::default().lease_ttl_secs);
+    setup_with_leases(js, cfg, ttl).await
+}
+
+/// [`setup`] with the lease bucket's max age set to `lease_ttl` (`cluster.lease_ttl_secs`): a
+/// lease nobody renews disappears by itself after that long.
+///
+/// # Errors
+/// As [`setup`].
+pub async fn setup_with_leases(
+    js: &jetstream::Context,
+    cfg: &NatsConfig,
+    lease_ttl: Duration,
+) -> Result<(), SetupError> {
     js.query_account()
         .await
         .map_err(|e| SetupError::NoJetStream(e.to_string()))?;
@@ -235,6 +254,20 @@ pub async fn setup(js: &jetstream::Context, cfg: &NatsConfig) -> Result<(), Setu
             detail: e.to_string(),
         })?;
     }
+    js.create_or_update_key_value(kv::Config {
+        bucket: LEASES_BUCKET.to_owned(),
+        description: "vppbridge location leases and live workers".to_owned(),
+        history: 1,
+        max_age: lease_ttl.max(Duration::from_secs(1)),
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| SetupError::Bucket {
+        name: LEASES_BUCKET.to_owned(),
+        detail: e.to_string(),
+    })?;
     Ok(())
 }
 
@@ -246,13 +279,15 @@ pub async fn setup_command(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let config = crate::config::load(config)?;
     let client = connect(&config.nats).await?;
     let js = jetstream::new(client.clone());
-    setup(&js, &config.nats).await?;
+    let ttl = Duration::from_secs(config.cluster.lease_ttl_secs);
+    setup_with_leases(&js, &config.nats, ttl).await?;
     client.flush().await.ok();
     println!(
-        "NATS set up at {}: streams {} and key-value buckets {} (replicas {})",
+        "NATS set up at {}: streams {} and key-value buckets {}, {LEASES_BUCKET} (lease TTL {} s) (replicas {})",
         crate::files::redact_url(&config.nats.url),
         STREAMS.join(", "),
         BUCKETS.join(", "),
+        ttl.as_secs(),
         config.nats.replicas.max(1)
     );
     Ok(ExitCode::SUCCESS)

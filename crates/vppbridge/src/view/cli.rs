@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
@@ -188,6 +189,10 @@ pub struct LocationStatus {
     pub dlq_depth: u64,
     /// Managed keys (`vpp-desired`) by intent state; empty when nothing is managed.
     pub intents: std::collections::BTreeMap<String, usize>,
+    /// The worker owning the location (from `vpp-leases`; `None`: no worker owns it now).
+    pub worker: Option<String>,
+    /// Since when that worker owns it.
+    pub worker_since: Option<DateTime<Utc>>,
 }
 
 /// The whole status: per location, and the consumer's lag.
@@ -229,6 +234,8 @@ pub async fn read_status(
     }
     // Without the intent buckets (an older set-up) there is nothing managed to count.
     let intents = crate::intents::store::Store::open(js).await.ok();
+    let deadline = Duration::from_secs(config.worker.nats_deadline_secs.max(1));
+    let leases = crate::ownership::lease::read_leases(js, deadline).await?;
     let mut locations = Vec::new();
     for l in &config.locations {
         let mut by_state = std::collections::BTreeMap::new();
@@ -237,6 +244,7 @@ pub async fn read_status(
                 *by_state.entry(r.state.as_str().to_owned()).or_insert(0) += 1;
             }
         }
+        let lease = leases.get(&l.id);
         let guard: GuardState = view
             .state(&state_key(&l.id, "guard")?)
             .await?
@@ -256,6 +264,8 @@ pub async fn read_status(
             paused_reason: guard.reason.filter(|_| guard.paused),
             dlq_depth: dlq.get(&l.id).copied().unwrap_or(0),
             intents: by_state,
+            worker: lease.map(|v| v.owner.clone()),
+            worker_since: lease.map(|v| v.since),
         });
     }
     Ok(Status {
@@ -301,6 +311,13 @@ pub async fn status(config: Option<&Path>, args: StatusArgs) -> anyhow::Result<E
         if let Some(e) = &l.last_sync_error {
             println!("  last sync FAILED:  {e}");
         }
+        println!(
+            "  owned by worker:   {}",
+            match (&l.worker, l.worker_since) {
+                (Some(w), Some(since)) => format!("{w} (since {})", since.to_rfc3339()),
+                _ => "NONE (no worker holds its lease)".into(),
+            }
+        );
         println!("  dead letters:      {}", l.dlq_depth);
         if !l.intents.is_empty() {
             let counts: Vec<String> = l.intents.iter().map(|(s, n)| format!("{n} {s}")).collect();

@@ -12,8 +12,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use async_nats::jetstream::Message;
-
 use super::Shared;
 use super::verdict::Verdict;
 use super::verify::{VerifyOutcome, parts};
@@ -34,8 +32,9 @@ fn cause_id(cause: &Cause) -> String {
 use crate::view::Bucket;
 use crate::view::keys::{asset_key, assignment_key, user_key};
 
-/// What one reconciliation did, for its log line.
-#[derive(Debug, Default)]
+/// What one reconciliation did, for its log line (sent back by the owner when it handled the
+/// message for another worker).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// The location (`unknown` until parsed).
     pub location: String,
@@ -58,9 +57,9 @@ fn retry(reason: impl std::fmt::Display) -> Verdict {
     }
 }
 
-/// Handles one message.
-pub async fn handle(shared: &Shared, msg: &Message, report: &mut Report) -> Verdict {
-    let event: CloudEvent<serde_json::Value> = match serde_json::from_slice(&msg.payload) {
+/// Handles one message's body (at the location's owner, or for an unconfigured location).
+pub async fn handle(shared: &Shared, payload: &[u8], report: &mut Report) -> Verdict {
+    let event: CloudEvent<serde_json::Value> = match serde_json::from_slice(payload) {
         Ok(e) => e,
         Err(e) => {
             return Verdict::Terminate {
@@ -94,9 +93,10 @@ pub async fn handle(shared: &Shared, msg: &Message, report: &mut Report) -> Verd
     }
     report.adam_ids = plan.verify.keys().map(|a| a.adam_id.clone()).collect();
     let cause = Cause::notification(meta.notification_id.clone());
-    let Some(verifier) = shared.verifiers.get(&loc.id) else {
-        return Verdict::Terminate {
-            reason: format!("location `{}` has no verifier", loc.id),
+    // The verifier runs only while this worker owns the location.
+    let Some(verifier) = shared.verifier(&loc.id) else {
+        return Verdict::NoOwner {
+            reason: format!("this worker does not own location `{}` (any more)", loc.id),
         };
     };
     // Announce first, so the verification of these assets waits for this delta.
@@ -144,8 +144,21 @@ pub async fn handle(shared: &Shared, msg: &Message, report: &mut Report) -> Verd
                     ErrorAction::Retry { after } => Verdict::Retry { reason, after },
                 }
             }
-            Err(_) => verdict = retry("the verifier stopped (shutting down)"),
+            Err(_) => verdict = retry("the verifier stopped (shutting down or ownership lost)"),
         }
+    }
+    // A verification cut short because this worker stopped owning the location (even if it
+    // owns it again by now) waits for the owner: it is no failure of the message.
+    if matches!(verdict, Verdict::Retry { .. })
+        && verifier.is_stopped()
+        && !shared.shutdown.is_cancelled()
+    {
+        return Verdict::NoOwner {
+            reason: format!(
+                "the ownership of location `{}` changed during the verification",
+                loc.id
+            ),
+        };
     }
     verdict
 }

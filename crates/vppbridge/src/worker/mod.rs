@@ -4,10 +4,13 @@
 //! - [`handle`]: one message → a verdict (delta, failures, coalesced verification).
 //! - [`verify`]: the per-location verifier that reads Apple's truth for coalesced assets.
 //! - [`verdict`]: the verdict and the one place it becomes an ack, a nak, a dead letter.
+//! - [`owner`]: what runs only at a location's owner, and messages routed to it.
 //!
 //! Competing consumers: any number of processes may run [`run`] with the same durable name;
 //! JetStream hands each message to one of them, and every view write is a compare-and-set on the
-//! key's revision, so they never overwrite each other blindly.
+//! key's revision, so they never overwrite each other blindly. Each location is owned by one of
+//! them at a time ([`crate::ownership`]): only the owner runs its verifier, sync schedule and
+//! converger, and handles its messages (the others forward them, see [`owner::route`]).
 //!
 //! Redelivery: the consumer carries `worker.backoff_secs` as its `backoff`, and nats-server then
 //! uses the first step as the ack wait (checked: `ack_wait_secs` 60 with backoff `[1, 5]` reads
@@ -19,11 +22,12 @@
 //! Must not serve HTTP nor decide what a notification means (that is `reconcile`).
 
 pub mod handle;
+pub mod owner;
 pub mod verdict;
 pub mod verify;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -37,6 +41,7 @@ use crate::config::Config;
 use crate::location::Location;
 use crate::metrics::{LocTypeOutcome, Metrics};
 use crate::nats::NOTIFICATIONS_STREAM;
+use crate::ownership::Ownership;
 use crate::view::View;
 use verify::Verifier;
 
@@ -46,8 +51,12 @@ pub struct Shared {
     pub config: Arc<Config>,
     /// Locations by id.
     pub locations: HashMap<String, Arc<Location>>,
-    /// Verifiers by location id.
-    pub verifiers: HashMap<String, Verifier>,
+    /// Verifiers of the locations this worker owns, with the token of that ownership.
+    pub verifiers: RwLock<HashMap<String, (Verifier, CancellationToken)>>,
+    /// Which locations this worker owns.
+    pub ownership: Arc<Ownership>,
+    /// The NATS client (requests to other owners, this owner's responders).
+    pub client: async_nats::Client,
     /// Outgoing events.
     pub publisher: ChangePublisher,
     /// JetStream.
@@ -56,6 +65,16 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Cancelled when the worker stops.
     pub shutdown: CancellationToken,
+}
+
+impl Shared {
+    /// The verifier of `location` while this worker owns it.
+    pub fn verifier(&self, location: &str) -> Option<Verifier> {
+        let map = self.verifiers.read().unwrap_or_else(|p| p.into_inner());
+        map.get(location)
+            .filter(|(_, t)| !t.is_cancelled())
+            .map(|(v, _)| v.clone())
+    }
 }
 
 /// Opens every configured location (token, client, guard).
@@ -101,22 +120,16 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let js = jetstream::new(nats);
+    let js = jetstream::new(nats.clone());
     let (applier, locations) = open_locations(&config, &js, &metrics).await?;
-    let window = Duration::from_millis(config.worker.coalesce_window_ms);
-    let verifiers = locations
-        .iter()
-        .map(|(id, loc)| {
-            (
-                id.clone(),
-                Verifier::spawn(loc.clone(), window, shutdown.child_token()),
-            )
-        })
-        .collect();
+    let ids = config.locations.iter().map(|l| l.id.clone()).collect();
+    let ownership = Ownership::open(&js, &config.cluster, ids, metrics.clone()).await?;
     let shared = Arc::new(Shared {
         config: config.clone(),
         locations,
-        verifiers,
+        verifiers: RwLock::new(HashMap::new()),
+        ownership: ownership.clone(),
+        client: nats,
         publisher: applier.publisher().clone(),
         js: js.clone(),
         metrics: metrics.clone(),
@@ -131,31 +144,12 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
-    for loc in shared.locations.values() {
-        background.spawn(crate::intents::converge::run(
-            loc.clone(),
-            shared.verifiers.get(&loc.id).cloned(),
-            js.clone(),
-            config.intents.clone(),
-            shutdown.clone(),
-        ));
-        background.spawn(crate::intents::users::converge::run(
-            loc.clone(),
-            js.clone(),
-            config.intents.clone(),
-            shutdown.clone(),
-        ));
-        background.spawn(crate::intents::revoke::serve(
-            loc.clone(),
-            js.client(),
-            shutdown.clone(),
-        ));
-        background.spawn(crate::sync::schedule(
-            loc.clone(),
-            config.sync.clone(),
-            shutdown.clone(),
-        ));
-    }
+    // Each owned location's verifier, sync schedule and converger start on acquisition.
+    let starter = shared.clone();
+    let leases = tokio::spawn(ownership.run(
+        move |id, token| owner::start(&starter, id, token),
+        shutdown.clone(),
+    ));
     let stream = js.get_stream(NOTIFICATIONS_STREAM).await.with_context(|| {
         format!("stream {NOTIFICATIONS_STREAM} is missing; run `vppbridge nats setup`")
     })?;
@@ -230,6 +224,15 @@ pub async fn run(
         );
     }
     background.shutdown().await;
+    // The leases are deleted on shutdown, so another worker takes over at once.
+    if tokio::time::timeout(Duration::from_secs(5), leases)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the location leases were not released within 5 s; they expire with the lease TTL"
+        );
+    }
     Ok(())
 }
 
@@ -268,7 +271,8 @@ async fn process(shared: Arc<Shared>, msg: Message) {
     let every = progress_interval(&shared.config);
     let limit = Duration::from_secs(shared.config.worker.max_processing_secs.max(1));
     let verdict = {
-        let work = handle::handle(&shared, &msg, &mut report);
+        let location = report.location.clone();
+        let work = owner::route(&shared, &location, &msg.payload, &mut report);
         tokio::pin!(work);
         let give_up = tokio::time::sleep(limit);
         tokio::pin!(give_up);

@@ -8,6 +8,8 @@
 //! it: a copy is published (same subject, headers and body) and the original is deleted from
 //! `VPP_NOTIFICATIONS`, so however many hold cycles a pause lasts, each held notification is
 //! stored once (a crash between the two leaves one extra copy, which the next cycle moves too).
+//! `NoOwner` (no worker owns the location yet, or it is being handed over) is treated like
+//! `Hold` with a short delay: waiting for an owner never dead-letters a message.
 
 use std::time::Duration;
 
@@ -17,8 +19,11 @@ use async_nats::jetstream::{self, AckKind, Message};
 use crate::changes::{ChangePublisher, DeadLetter};
 use crate::config::WorkerConfig;
 
+/// How long a message whose location has no owner waits before it is offered again.
+pub const NO_OWNER_DELAY: Duration = Duration::from_secs(1);
+
 /// What to do with a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Verdict {
     /// Its effects are durable: acknowledge.
     Ack,
@@ -36,6 +41,11 @@ pub enum Verdict {
     },
     /// Its location is paused: keep it for later, never dead-letter it.
     Hold,
+    /// No worker owns its location (yet): offer it again soon, never dead-letter it.
+    NoOwner {
+        /// Why, for the log.
+        reason: String,
+    },
 }
 
 impl Verdict {
@@ -46,6 +56,7 @@ impl Verdict {
             Verdict::Retry { .. } => "retry",
             Verdict::Terminate { .. } => "dead_lettered",
             Verdict::Hold => "held",
+            Verdict::NoOwner { .. } => "waiting_owner",
         }
     }
 }
@@ -103,7 +114,7 @@ pub async fn settle(
             msg.ack_with(AckKind::Term).await?;
             Ok("dead_lettered")
         }
-        Verdict::Hold if last => {
+        Verdict::Hold | Verdict::NoOwner { .. } if last => {
             // Out of deliveries while paused: a copy goes back on the stream (same subject and
             // body, a new message id so the duplicate window keeps it), and the original is
             // removed, so the stream does not grow by a copy per cycle.
@@ -127,7 +138,11 @@ pub async fn settle(
                 .await?
                 .delete_message(seq)
                 .await?;
-            Ok("held")
+            Ok(verdict.outcome())
+        }
+        Verdict::NoOwner { .. } => {
+            msg.ack_with(AckKind::Nak(Some(NO_OWNER_DELAY))).await?;
+            Ok("waiting_owner")
         }
         Verdict::Hold => {
             let delay = Duration::from_millis(config.hold_delay_ms);

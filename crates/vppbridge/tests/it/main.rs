@@ -2,6 +2,7 @@
 //! simulator on port 0.
 
 mod apple_client;
+mod cluster;
 mod deploy;
 mod faults;
 mod intents;

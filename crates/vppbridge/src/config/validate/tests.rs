@@ -267,3 +267,34 @@ fn intent_retry_delays_must_be_positive_and_ordered() {
         assert_eq!(flagged, bad, "base {base} s, max {max} s");
     }
 }
+
+#[test]
+fn a_lease_ttl_shorter_than_two_heartbeats_or_a_zero_heartbeat_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (ttl, heartbeat, keys, why) in [
+        (10, 2, vec![], "the defaults"),
+        (
+            3,
+            2,
+            vec!["cluster.lease_ttl_secs"],
+            "a lease would expire between renewals",
+        ),
+        (10, 0, vec!["cluster.heartbeat_secs"], "no heartbeat"),
+        (
+            1,
+            0,
+            vec!["cluster.heartbeat_secs", "cluster.lease_ttl_secs"],
+            "both",
+        ),
+    ] {
+        let mut c = good(dir.path());
+        c.cluster.lease_ttl_secs = ttl;
+        c.cluster.heartbeat_secs = heartbeat;
+        let found: Vec<String> = validate(&c)
+            .into_iter()
+            .filter(|p| p.key.starts_with("cluster."))
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(found, keys, "{why}");
+    }
+}

@@ -73,14 +73,22 @@ enum Job {
 #[derive(Debug, Clone)]
 pub struct Verifier {
     tx: mpsc::UnboundedSender<Job>,
+    stop: CancellationToken,
 }
 
 impl Verifier {
     /// Starts the verifier task of a location.
     pub fn spawn(loc: Arc<Location>, window: Duration, shutdown: CancellationToken) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let stop = shutdown.clone();
         tokio::spawn(run(loc, window, rx, shutdown));
-        Verifier { tx }
+        Verifier { tx, stop }
+    }
+
+    /// Whether the verifier was told to stop (shutdown, or the location's ownership ended):
+    /// its unanswered requests then fail without being the location's fault.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
     }
 
     /// Says a request for `asset` will follow once a delta is applied, so the verification

@@ -7,4 +7,4 @@ mod bridge_kill;
 mod cluster;
 mod nats_kill;
 mod sim_faults;
-mod support;
+pub(crate) mod support;

@@ -127,6 +127,29 @@ impl Bridge {
         }
     }
 
+    /// SIGTERM (a graceful stop), and waits for the process to exit.
+    pub async fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                let sent = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await
+                    .expect("run kill");
+                assert!(sent.success(), "kill -TERM {pid}");
+            }
+            let status = tokio::time::timeout(Duration::from_secs(40), child.wait())
+                .await
+                .expect("vppbridge exits after SIGTERM")
+                .expect("wait for vppbridge");
+            assert!(
+                status.success(),
+                "vppbridge stopped with {status}:\n{}",
+                self.log()
+            );
+        }
+    }
+
     /// Starts the process again with the same configuration and waits until it is ready.
     pub async fn restart(&mut self) {
         self.kill().await;
