@@ -93,6 +93,9 @@ fn populated_metrics() -> Metrics {
             outcome: "o".into(),
         })
         .inc();
+    m.ownership_changes
+        .get_or_create(&vppbridge::metrics::OwnershipChange { change: "c".into() })
+        .inc();
     m
 }
 
