@@ -49,8 +49,11 @@ async fn an_associate_of_25_assets_by_1000_devices_leaves_the_view_exact_with_fe
     let log = h.requests().await;
     let n = reads(&log);
     eprintln!("{n} verification reads for 25 assets");
+    // One assignments read per asset (25), plus one Get Assets per coalescing window of count
+    // checks that the 250 notifications span (4 to 6 on an idle machine); a read per
+    // notification would be 275.
     assert!(
-        n <= 30,
+        n <= 35,
         "{n} verification reads: {:?}",
         log.iter().map(|r| (&r.path, &r.query)).collect::<Vec<_>>()
     );
