@@ -78,7 +78,7 @@ pub async fn run(
             return;
         }
     };
-    let mut watch = match store.watch_desired(&loc.id).await {
+    let watch = match store.watch_desired(&loc.id).await {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!(location = %loc.id, error = %format!("{e:#}"), "intents: cannot watch vpp-desired; converging every interval only");
@@ -107,6 +107,25 @@ pub async fn run(
         store,
         cfg,
     };
+    let c = &c;
+    drive(&c.loc, watch, interval, &shutdown, "intents", || c.pass()).await;
+}
+
+/// The loop of a converger: `pass` every `interval`, and once a burst of changes on `watch`
+/// (the location's desired keys) has been quiet for [`QUIET`], so a file being written becomes
+/// one plan, not hundreds. Never while the location is paused; until `shutdown`. `what` names
+/// the converger in its log lines.
+pub(crate) async fn drive<F, Fut>(
+    loc: &Location,
+    mut watch: Option<async_nats::jetstream::kv::Watch>,
+    interval: Duration,
+    shutdown: &CancellationToken,
+    what: &str,
+    mut pass: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let mut last_change: Option<Instant> = None;
     loop {
         // Let a burst of desired writes finish before planning it.
@@ -122,10 +141,10 @@ pub async fn run(
             }
         }
         last_change = None;
-        if c.loc.paused().is_none()
-            && let Err(e) = c.pass().await
+        if loc.paused().is_none()
+            && let Err(e) = pass().await
         {
-            tracing::warn!(location = %c.loc.id, error = %format!("{e:#}"), "intents: pass failed; trying again");
+            tracing::warn!(location = %loc.id, error = %format!("{e:#}"), "{what}: pass failed; trying again");
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

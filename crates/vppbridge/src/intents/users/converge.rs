@@ -16,8 +16,6 @@ use apple_vpp::AppleError;
 use apple_vpp::types::{EventResponse, ManageUsersRequest};
 use async_nats::jetstream;
 use chrono::Utc;
-use futures::StreamExt;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::outcome::End;
@@ -26,7 +24,7 @@ use super::store::UserStore;
 use crate::config::IntentsConfig;
 use crate::events::intents::IntentState;
 use crate::events::user_intents::{UserIntentRecord, UserOp};
-use crate::intents::converge::QUIET;
+use crate::intents::converge::drive;
 use crate::location::{ErrorAction, Location};
 use crate::view::keys::state_key;
 use crate::view::state::SyncState;
@@ -56,7 +54,7 @@ pub async fn run(
             return;
         }
     };
-    let mut watch = match store.watch_desired(&loc.id).await {
+    let watch = match store.watch_desired(&loc.id).await {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!(location = %loc.id, error = %format!("{e:#}"), "user intents: cannot watch vpp-desired-users; converging every interval only");
@@ -65,38 +63,11 @@ pub async fn run(
     };
     let interval = Duration::from_millis(cfg.interval_ms.max(50));
     let c = UserConverger { loc, store, cfg };
-    let mut last_change: Option<Instant> = None;
-    loop {
-        if let Some(at) = last_change {
-            let left = QUIET.saturating_sub(at.elapsed());
-            if !left.is_zero() {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(left) => {}
-                    Some(_) = next(&mut watch) => last_change = Some(Instant::now()),
-                }
-                continue;
-            }
-        }
-        last_change = None;
-        if c.loc.paused().is_none()
-            && let Err(e) = c.pass().await
-        {
-            tracing::warn!(location = %c.loc.id, error = %format!("{e:#}"), "user intents: pass failed; trying again");
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-            Some(_) = next(&mut watch) => last_change = Some(Instant::now()),
-        }
-    }
-}
-
-async fn next(watch: &mut Option<jetstream::kv::Watch>) -> Option<()> {
-    match watch {
-        Some(w) => w.next().await.map(|_| ()),
-        None => std::future::pending().await,
-    }
+    let c = &c;
+    drive(&c.loc, watch, interval, &shutdown, "user intents", || {
+        c.pass()
+    })
+    .await;
 }
 
 impl UserConverger {
