@@ -1,48 +1,16 @@
 //! Secrets never reach log lines or error messages, even when calls fail.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use apple_vpp::types::ClientConfigRequest;
 use serde_json::json;
-use tracing_subscriber::fmt::MakeWriter;
 
 use super::fake::{Answer, Fake};
 use super::{INNER_SECRET, client};
-
-/// A log sink the test can read back.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Buffer {
-        self.clone()
-    }
-}
 
 const NOTIFICATION_SECRET: &str = "NOTIFICATION-SECRET-do-not-log";
 
 #[tokio::test]
 async fn failing_calls_log_and_report_neither_the_content_token_nor_a_notification_secret() {
-    let logs = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    // The test runtime is single-threaded, so a thread-local default sees every task.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = crate::support::LogCapture::start();
 
     // Apple echoing the secrets back in error bodies, and failing in every way.
     let fake = Fake::start(|r, n| {
@@ -74,7 +42,7 @@ async fn failing_calls_log_and_report_neither_the_content_token_nor_a_notificati
     errors.push(c.assets_page(&Default::default()).await.unwrap_err());
     errors.push(c.users_page(&Default::default()).await.unwrap_err());
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("apple call will be retried"),
         "logs were captured: {text}"

@@ -31,8 +31,10 @@ async fn idle_and_slow_connections_do_not_stop_valid_notifications() {
     let slow_n = 300.min(room / 7);
     println!("descriptor room {room}: {idle_n} idle + {slow_n} slow connections");
     let rx = Receiver::start("text", |c| {
-        c.http.header_read_timeout_secs = 15;
-        c.http.body_timeout_secs = 15;
+        // Long enough that a loaded machine accepts every attacking connection and posts the
+        // valid notifications before the first attacker is timed out.
+        c.http.header_read_timeout_secs = 30;
+        c.http.body_timeout_secs = 30;
         c.http.max_concurrent_requests = 64;
         c.http.publish_timeout_secs = 2;
     })
@@ -59,7 +61,7 @@ async fn idle_and_slow_connections_do_not_stop_valid_notifications() {
     let opened = Instant::now();
     let want = (idle_n + slow_n) as f64;
     // A connection the kernel queued beyond the listen backlog may take seconds to be accepted.
-    let deadline = opened + Duration::from_secs(12);
+    let deadline = opened + Duration::from_secs(20);
     while rx.metric("vppbridge_http_connections_open").await < want {
         assert!(Instant::now() < deadline, "the server never held them all");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -72,7 +74,7 @@ async fn idle_and_slow_connections_do_not_stop_valid_notifications() {
     }
     let rss_during = rx.rss_kib();
     assert!(
-        opened.elapsed() < Duration::from_secs(15),
+        rx.metric("vppbridge_http_connections_open").await >= want,
         "the valid notifications were answered while every attacking connection was open"
     );
     println!(
@@ -81,7 +83,7 @@ async fn idle_and_slow_connections_do_not_stop_valid_notifications() {
     // The slow bodies get 408 at their deadline; the idle connections are closed.
     for mut s in slow {
         let mut buf = vec![0u8; 512];
-        let n = tokio::time::timeout(Duration::from_secs(25), s.read(&mut buf))
+        let n = tokio::time::timeout(Duration::from_secs(45), s.read(&mut buf))
             .await
             .expect("answered within the body deadline")
             .unwrap_or(0);
@@ -90,7 +92,7 @@ async fn idle_and_slow_connections_do_not_stop_valid_notifications() {
     }
     for mut s in idle {
         let mut buf = [0u8; 512];
-        let closed = tokio::time::timeout(Duration::from_secs(25), s.read(&mut buf))
+        let closed = tokio::time::timeout(Duration::from_secs(45), s.read(&mut buf))
             .await
             .expect("closed within the header read timeout");
         assert!(
