@@ -69,3 +69,28 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn bench_help_parses() {
+        let err = Cli::try_parse_from(["vppbridge-dev", "bench", "--help"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(err.to_string().contains("--only"), "{err}");
+    }
+
+    #[test]
+    fn bench_arguments_parse_with_their_defaults() {
+        let cli = Cli::try_parse_from(["vppbridge-dev", "bench", "--only", "ingestion"]).unwrap();
+        let Command::Bench(args) = cli.command else {
+            panic!("not the bench command");
+        };
+        assert_eq!(args.only, Some(crate::bench::Which::Ingestion));
+        assert_eq!(args.concurrency, vec![8, 32, 128]);
+        assert_eq!(args.requests, 20_000);
+    }
+}

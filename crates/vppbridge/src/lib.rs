@@ -12,7 +12,10 @@
 //! - [`publish`]: JetStream publication with `Nats-Msg-Id` de-duplication; the only place the
 //!   receiver's events meet NATS.
 //! - [`worker`]: the durable pull consumer; turns each message into a verdict (ack, retry,
-//!   dead-letter) in one place, and runs each location's verifier and sync schedule.
+//!   dead-letter) in one place, and starts each owned location's verifier, sync schedule and
+//!   convergers.
+//! - [`verify`]: the per-location verifier: coalesced reads of Apple's truth into the view,
+//!   used by the worker's handlers and by the intents' status checks.
 //! - [`reconcile`]: pure decisions: what a notification or a sync changes in the view, which
 //!   Apple reads verify it.
 //! - [`location`]: one location's runtime state, shared by the worker and the sync: its Apple
@@ -29,12 +32,13 @@
 //!
 //! Beside them: [`config`] (the TOML file), [`token`] (content tokens), [`secret`] (notification
 //! secrets), [`nats`] (connection and stream/bucket set-up), [`register`] (Client Config
-//! registration), [`metrics`], [`events`] (the public event contract), [`app`] (the `serve`
-//! process), and [`cli`], which wires them together. Apple's client and wire types are the
+//! registration), [`metrics`], [`events`] (the public event contract), [`status`] (`vppbridge
+//! status`), [`app`] (the `serve` process), and [`cli`], which wires them together. Apple's client and wire types are the
 //! `apple-vpp` and `apple-vpp-types` crates; the simulator, the demo and the benchmarks live in
 //! `vppbridge-sim` and `vppbridge-dev`.
 //!
-//! Dependencies between modules go one way (no cycles): `worker` → `intents` → `location`;
+//! Dependencies between modules go one way (no cycles): `worker` → `intents` → `verify` →
+//! `location`; `status` → `intents`, `ownership`, `view`;
 //! `worker` → `sync` → `location` → `changes` → `view` → `nats` → `config` (`changes` also uses
 //! the pure `reconcile` for count deltas); `events` depends on no other module, `reconcile` and
 //! `ingest` only on `events`; `http` never reaches `worker`, `sync` or `view`.
@@ -56,7 +60,9 @@ pub mod publish;
 pub mod reconcile;
 pub mod register;
 pub mod secret;
+pub mod status;
 pub mod sync;
 pub mod token;
+pub mod verify;
 pub mod view;
 pub mod worker;

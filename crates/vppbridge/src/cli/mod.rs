@@ -69,7 +69,7 @@ pub enum Command {
     /// Print the view of assignments.
     Assignments(crate::view::cli::AssignmentsArgs),
     /// Print each location's health.
-    Status(crate::view::cli::StatusArgs),
+    Status(crate::status::StatusArgs),
     /// Desire licenses: write `assigned` keys to `vpp-desired` (the worker makes Apple agree).
     Assign(crate::intents::cli::DesireArgs),
     /// Desire no licenses: write `unassigned` keys to `vpp-desired`.
@@ -189,7 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sync(args) => crate::sync::run(config_path, args).await,
         Command::Resume(args) => crate::view::cli::resume(config_path, args).await,
         Command::Assignments(args) => crate::view::cli::assignments(config_path, args).await,
-        Command::Status(args) => crate::view::cli::status(config_path, args).await,
+        Command::Status(args) => crate::status::status(config_path, args).await,
         Command::Assign(args) => {
             crate::intents::cli::desire_command(
                 config_path,

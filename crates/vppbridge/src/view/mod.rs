@@ -7,7 +7,7 @@
 //!   conflict is returned, and the caller re-reads and decides again.
 //! - [`meta`]: what a write records beside the value (cause, replaced revision and value,
 //!   applied count deltas), in the headers of the key's message.
-//! - [`cli`]: `vppbridge resume`, `assignments` and `status`.
+//! - [`cli`]: `vppbridge resume` and `assignments`.
 //!
 //! Values are JSON. Every NATS call has a deadline ([`View::with_deadline`]; a slice's is the
 //! longest wait for its next key), so a stalled server fails the work instead of holding it.

@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use super::Shared;
 use super::verdict::Verdict;
-use super::verify::{VerifyOutcome, parts};
 use crate::changes::{DeltaOutcome, stable_id};
 use crate::events::CloudEvent;
 use crate::events::changes::{AssignmentFailedData, Cause, ChangeKind};
 use crate::events::notification::{AssignmentRef, Notification};
 use crate::location::{ErrorAction, Location};
 use crate::reconcile::{self, Plan, user_value};
+use crate::verify::{VerifyOutcome, parts};
 
 /// The notification id of a cause (its label when it has none).
 fn cause_id(cause: &Cause) -> String {

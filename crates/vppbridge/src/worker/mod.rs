@@ -24,7 +24,6 @@
 pub mod handle;
 pub mod owner;
 pub mod verdict;
-pub mod verify;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -42,8 +41,8 @@ use crate::location::Location;
 use crate::metrics::{LocTypeOutcome, Metrics};
 use crate::nats::NOTIFICATIONS_STREAM;
 use crate::ownership::Ownership;
+use crate::verify::Verifier;
 use crate::view::View;
-use verify::Verifier;
 
 /// What every message handler shares.
 pub struct Shared {

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use super::handle::{self, Report};
 use super::verdict::Verdict;
-use super::verify::Verifier;
+use crate::verify::Verifier;
 
 /// The subject the owner of `location` answers handling requests on.
 pub fn owner_subject(location: &str) -> String {

@@ -11,7 +11,7 @@ use crate::events::changes::Cause;
 use crate::intents::Target;
 use crate::intents::track::RequestRecord;
 use crate::reconcile::{self, AssetId, VerifyRequest};
-use crate::worker::verify::{Part, VerifyOutcome};
+use crate::verify::{Part, VerifyOutcome};
 
 impl Converger {
     /// Reads Apple's assignments of every asset `req` carries into the view; returns whether

@@ -33,9 +33,9 @@ use super::track::{Phase, RequestRecord};
 use super::{Action, Pair};
 use crate::config::IntentsConfig;
 use crate::location::{ErrorAction, Location};
+use crate::verify::Verifier;
 use crate::view::keys::state_key;
 use crate::view::state::SyncState;
-use crate::worker::verify::Verifier;
 use notes::Notes;
 use outcome::End;
 

@@ -80,7 +80,7 @@ async fn a_request_writes_the_desired_keys_and_answers_them_and_a_bad_line_write
 
     // `vppbridge status` counts them by state.
     let view = vppbridge::view::View::open(&h.env.js).await.unwrap();
-    let status = vppbridge::view::cli::read_status(&h.env.js, &view, &h.config)
+    let status = vppbridge::status::read_status(&h.env.js, &view, &h.config)
         .await
         .unwrap();
     assert_eq!(

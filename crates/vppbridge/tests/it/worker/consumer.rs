@@ -207,7 +207,7 @@ async fn replacing_the_token_file_resumes_a_paused_location_and_status_shows_it(
     )
     .await
     .unwrap();
-    let status = vppbridge::view::cli::read_status(&e.js, &view, &c)
+    let status = vppbridge::status::read_status(&e.js, &view, &c)
         .await
         .unwrap();
     assert_eq!(
@@ -231,7 +231,7 @@ async fn replacing_the_token_file_resumes_a_paused_location_and_status_shows_it(
         .set_modified(later)
         .unwrap();
     eventually(10, "the location resumes", || async {
-        let s = vppbridge::view::cli::read_status(&e.js, &view, &c)
+        let s = vppbridge::status::read_status(&e.js, &view, &c)
             .await
             .unwrap();
         s.locations[0].paused_reason.is_none()
