@@ -1,5 +1,5 @@
 //! `vppbridge-dev bench`: the benchmarks of the project's claims (ingestion, reconciliation,
-//! sync, end-to-end latency), each printed as a table and all written as one JSON document.
+//! sync, end-to-end latency, convergence of desired licenses), each printed as a table and all written as one JSON document.
 //!
 //! The process under test always runs as its own child process (`vppbridge serve`, `vppbridge
 //! sync`) of the production binary built beside this one, so its CPU and memory are its own; nats-server is a
@@ -10,12 +10,14 @@
 mod alternate;
 pub mod bare;
 mod child;
+mod converge;
 mod ingestion;
 mod latency;
 mod load;
 mod machine;
 mod reconcile;
 mod report;
+mod scenario;
 mod setup;
 mod stages;
 mod stats;
@@ -28,6 +30,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
+pub use converge::ConvergeResults;
 pub use ingestion::{IngestionOptions, IngestionPoint, IngestionResults};
 pub use latency::LatencyResults;
 pub use machine::Machine;
@@ -49,6 +52,8 @@ pub enum Which {
     Latency,
     /// The receiver's pure stages (parse, normalise, serialise) timed in process.
     Stages,
+    /// 100,000 desired pairs converged with Apple by the worker's converger.
+    Converge,
 }
 
 /// Arguments of `vppbridge-dev bench`.
@@ -95,6 +100,8 @@ pub struct BenchResults {
     pub latency: Option<LatencyResults>,
     /// The stage timings, when run.
     pub stages: Option<StageResults>,
+    /// The declarative-licensing convergence benchmark, when run.
+    pub converge: Option<ConvergeResults>,
 }
 
 /// `vppbridge-dev bench`.
@@ -120,6 +127,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         sync: None,
         latency: None,
         stages: None,
+        converge: None,
     };
     println!("{}", report::machine_line(&results.machine));
     if wants(Which::Stages) {
@@ -158,6 +166,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .context("the end-to-end latency benchmark")?;
         println!("{}", report::latency_table(&r));
         results.latency = Some(r);
+    }
+    if wants(Which::Converge) {
+        let r = converge::run().await.context("the convergence benchmark")?;
+        println!("{}", report::converge_table(&r));
+        results.converge = Some(r);
     }
     if let Some(path) = &args.json {
         let text =

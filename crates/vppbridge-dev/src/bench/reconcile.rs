@@ -13,21 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::child::{VppChild, peak_rss_bytes, poll_until};
-use super::setup::{BenchLocation, base_config, free_addr, write_config};
-use super::world::{World, compare, rate_limited};
-use apple_vpp::AppleClient;
-use apple_vpp::token::ContentToken;
-use apple_vpp::types::{
-    Asset, ClientConfigRequest, ManageAssetsRequest, MdmInfo, notification_type,
-};
-use vppbridge::view::View;
-use vppbridge::view::state::SyncState;
-use vppbridge_sim::{SeedSpec, SimConfig};
-use vppbridge_testkit::natsproc::NatsServer;
-
-/// The location id.
-const LOCATION: &str = "bench";
+use super::child::peak_rss_bytes;
+use super::scenario::{LOCATION, POLL, Scenario};
+use super::world::{compare, rate_limited};
+use apple_vpp::types::{Asset, ManageAssetsRequest};
+use vppbridge_sim::SeedSpec;
 /// Assets associated in the scenario.
 pub const ASSETS: usize = 25;
 /// Devices each asset is associated with.
@@ -36,8 +26,6 @@ pub const DEVICES: usize = 1000;
 pub const RATE: u32 = 15;
 /// Assignments per `ASSET_MANAGEMENT` notification (the simulator's batch, as Apple's).
 const PER_NOTIFICATION: usize = 100;
-/// How often the view is compared with the truth.
-const POLL: Duration = Duration::from_millis(100);
 
 /// The reconciliation results.
 #[derive(Debug, Clone, Serialize)]
@@ -79,94 +67,27 @@ pub struct ReconcileResults {
 /// # Errors
 /// When a part cannot start, or the view is not exact within two minutes.
 pub async fn run() -> anyhow::Result<ReconcileResults> {
-    let nats = NatsServer::start().await?;
-    let world = World::start(SimConfig {
-        allow_http_notifications: true,
-        max_requests_per_second: RATE,
-        seed: SeedSpec {
-            locations: 1,
-            // Every fifth seeded asset is a Book (not device-assignable): 32 give 26 Apps.
-            assets: 32,
-            devices: DEVICES,
-            users: 10,
-            assigned: 0.0,
-            seed: 25,
-            licenses_per_asset: None,
-        },
-        ..SimConfig::default()
-    })
-    .await?;
-    let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
-    let listen = free_addr()?;
-    let secret = uuid::Uuid::new_v4().simple().to_string();
-    let mut config = base_config(&nats.url(), listen);
-    config.apple.base_url = world.sim.base_url();
-    config.apple.max_requests_per_second = RATE;
-    let location = BenchLocation {
-        id: LOCATION.to_owned(),
-        token_text: world.token_text.clone(),
-        secret: secret.clone(),
+    let seed = SeedSpec {
+        locations: 1,
+        // Every fifth seeded asset is a Book (not device-assignable): 32 give 26 Apps.
+        assets: 32,
+        devices: DEVICES,
+        users: 10,
+        assigned: 0.0,
+        seed: 25,
+        licenses_per_asset: None,
     };
-    let config_path = write_config(dir.path(), config.clone(), &[location])?;
-    let config_arg = config_path.to_string_lossy().into_owned();
-    let mut serve = VppChild::spawn(
-        &["--config", &config_arg, "serve"],
-        &dir.path().join("serve.log"),
-    )?;
-    let http = reqwest::Client::new();
-    let ready_url = format!("http://{listen}/readyz");
-    poll_until(
-        &mut serve,
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        "readiness",
-        || {
-            let (http, url) = (http.clone(), ready_url.clone());
-            async move { (http.get(url).send().await.ok()?.status() == 200).then_some(()) }
-        },
-    )
-    .await?;
-
-    // The MDM's side: register the receiver, then (after the first sync) associate.
-    let token = ContentToken::parse(&world.token_text).context("the simulator's token")?;
-    let apple = AppleClient::new(&config.apple.client_settings(), token, None)?;
-    apple
-        .set_client_config(&ClientConfigRequest {
-            mdm_info: Some(MdmInfo {
-                id: config.mdm.id.clone(),
-                name: "vppbridge".into(),
-                metadata: "bench".into(),
-            }),
-            notification_url: Some(format!("http://{listen}/notifications/{LOCATION}")),
-            notification_auth_token: Some(secret),
-            notification_types: Some(
-                notification_type::SUBSCRIBABLE
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect(),
-            ),
-        })
-        .await
-        .context("registering the receiver with the simulator")?;
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
-    let view = View::open(&js).await?;
-    let sync_key = format!("{LOCATION}.sync");
-    poll_until(
-        &mut serve,
-        Duration::from_secs(60),
-        POLL,
-        "the first full sync",
-        || {
-            let (view, key) = (&view, &sync_key);
-            async move {
-                let s: SyncState = view.state(key).await.ok().flatten()?;
-                s.last_full_sync.map(|_| ())
-            }
-        },
-    )
-    .await?;
-    let sync_log = world.requests().await?;
-    world.clear_requests().await?;
+    let Scenario {
+        nats: _nats,
+        world,
+        mut serve,
+        config,
+        apple,
+        js,
+        calls_before: sync_log,
+        dir: _dir,
+        ..
+    } = Scenario::start(seed, RATE, |_| {}).await?;
 
     let truth = world.truth().await?;
     let mut apps: Vec<Asset> = truth

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::converge::ConvergeResults;
 use super::ingestion::{GOAL_CONCURRENCY, GOAL_P99_MS, GOAL_RATIO, IngestionResults};
 use super::latency::LatencyResults;
 use super::machine::Machine;
@@ -262,5 +263,70 @@ pub fn stages_table(r: &StageResults) -> String {
         "| {:.0} | {:.0} | {:.0} | {:.0} |",
         r.parse_envelope_ns, r.normalise_ns, r.outgoing_ns, r.total_ns
     );
+    out
+}
+
+/// The convergence table.
+pub fn converge_table(r: &ConvergeResults) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nConvergence ({} desired pairs declared with `vppbridge assign`, Apple at 15 requests/s)\n",
+        r.pairs
+    );
+    let _ = writeln!(out, "| measure | value | goal |");
+    let _ = writeln!(out, "|---|---:|---|");
+    let rows = [
+        (
+            "associate requests".to_owned(),
+            r.associate_requests.to_string(),
+            format!("minimum {}", r.minimum_requests),
+        ),
+        (
+            "`vppbridge assign` (write vpp-desired)".to_owned(),
+            format!("{:.2} s", r.assign_seconds),
+            String::new(),
+        ),
+        (
+            "assign → every intent applied".to_owned(),
+            format!("{:.2} s", r.seconds),
+            format!(
+                "floor {:.2} s ({} Apple calls)",
+                r.floor_seconds, r.apple_calls
+            ),
+        ),
+        (
+            "intents applied".to_owned(),
+            r.applied.to_string(),
+            r.pairs.to_string(),
+        ),
+        (
+            "intent events published".to_owned(),
+            r.intent_events.to_string(),
+            r.pairs.to_string(),
+        ),
+        (
+            "assign → view equals Apple's truth".to_owned(),
+            r.seconds_to_exact_view
+                .map(|s| format!("{s:.2} s"))
+                .unwrap_or_else(|| "never".into()),
+            "yes".to_owned(),
+        ),
+        (
+            "9646 answers".to_owned(),
+            r.rate_limited_9646.to_string(),
+            "0".to_owned(),
+        ),
+        (
+            "serve peak RSS".to_owned(),
+            r.serve_peak_rss_mib
+                .map(|m| format!("{m:.0} MiB"))
+                .unwrap_or_else(|| "-".into()),
+            String::new(),
+        ),
+    ];
+    for (what, value, goal) in rows {
+        let _ = writeln!(out, "| {what} | {value} | {goal} |");
+    }
     out
 }
