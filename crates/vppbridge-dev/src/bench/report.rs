@@ -203,6 +203,15 @@ pub fn sync_table(r: &SyncResults) -> String {
         "\ngoal (≤ {GOAL_FACTOR}× the floor, < {GOAL_RSS_MIB} MiB): {}",
         if r.goal_met { "met" } else { "NOT met" }
     );
+    let _ = writeln!(
+        out,
+        "\nThen {} assignments removed with no notification: the incremental sync repairing them \
+         made {} Apple calls (the full sync: {}); view equals Apple's truth: {}",
+        r.repair_removed,
+        r.repair_apple_calls,
+        r.apple_calls,
+        yes_no(r.repair_exact)
+    );
     out
 }
 

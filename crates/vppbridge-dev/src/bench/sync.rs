@@ -6,7 +6,9 @@
 //! sets, (Apple calls made) / rate; the process's peak resident memory, read from `VmHWM` in
 //! `/proc/<pid>/status` every [`RSS_POLL`] while it runs (the peak is a high-water mark, so a
 //! missed poll can only miss growth in the last interval before exit); and whether the view
-//! equals the truth afterwards.
+//! equals the truth afterwards. Then drift no notification told of (3 Apps × 100 devices
+//! disassociated by the bench's own client) and the Apple calls of the incremental
+//! `vppbridge sync` that repairs it, against the full sync's.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,9 @@ use serde::Serialize;
 use super::child::{VppChild, peak_rss_bytes};
 use super::setup::{BenchLocation, base_config, free_addr, write_config};
 use super::world::{World, compare, rate_limited};
+use apple_vpp::AppleClient;
+use apple_vpp::token::ContentToken;
+use apple_vpp::types::{Asset, ManageAssetsRequest};
 use vppbridge_sim::{SeedSpec, SimConfig};
 use vppbridge_testkit::natsproc::NatsServer;
 
@@ -67,6 +72,12 @@ pub struct SyncResults {
     pub exit_ok: bool,
     /// Both goals: factor ≤ `GOAL_FACTOR` and peak < `GOAL_RSS_MIB`.
     pub goal_met: bool,
+    /// Then drift no notification told of: assignments removed at Apple (3 Apps × 100 devices).
+    pub repair_removed: usize,
+    /// Apple calls of the incremental `vppbridge sync` that repaired it.
+    pub repair_apple_calls: usize,
+    /// Whether the view equals the truth after that incremental sync.
+    pub repair_exact: bool,
 }
 
 /// Runs the sync benchmark.
@@ -145,6 +156,7 @@ pub async fn run() -> anyhow::Result<SyncResults> {
         .await?
         .matches();
     let peak_rss_mib = peak as f64 / 1048576.0;
+    let repair = repair(&world, &js, &config, &config_arg, dir.path()).await?;
     let factor = if floor_seconds > 0.0 {
         seconds / floor_seconds
     } else {
@@ -171,5 +183,83 @@ pub async fn run() -> anyhow::Result<SyncResults> {
         exact,
         exit_ok: status.success(),
         goal_met: status.success() && exact && factor <= GOAL_FACTOR && peak_rss_mib < GOAL_RSS_MIB,
+        repair_removed: REPAIR_APPS * REPAIR_DEVICES,
+        repair_apple_calls: repair.0,
+        repair_exact: repair.1,
     })
+}
+
+/// Apps and devices disassociated behind vppbridge's back before the incremental sync.
+const REPAIR_APPS: usize = 3;
+/// See [`REPAIR_APPS`].
+const REPAIR_DEVICES: usize = 100;
+
+/// Disassociates [`REPAIR_APPS`] × [`REPAIR_DEVICES`] with the bench's own client (no
+/// notification URL is registered, so nothing tells vppbridge), then runs `vppbridge sync
+/// --location bench` (incremental, from documented data only: `assignedCount` against the view
+/// and a re-read of the assets that differ). Returns its Apple calls and whether the view then
+/// equals the truth.
+async fn repair(
+    world: &World,
+    js: &async_nats::jetstream::Context,
+    config: &vppbridge::config::Config,
+    config_arg: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<(usize, bool)> {
+    let token = ContentToken::parse(&world.token_text).context("the simulator's token")?;
+    let apple = AppleClient::new(&config.apple.client_settings(), token, None)?;
+    let truth = world.truth().await?;
+    let mut apps: Vec<Asset> = truth
+        .assets
+        .iter()
+        .filter(|a| a.device_assignable)
+        .map(|a| Asset {
+            adam_id: a.adam_id.clone(),
+            pricing_param: a.pricing_param.clone(),
+        })
+        .collect();
+    apps.sort();
+    apps.truncate(REPAIR_APPS);
+    apple
+        .disassociate(&ManageAssetsRequest {
+            assets: apps,
+            client_user_ids: vec![],
+            serial_numbers: (1..=REPAIR_DEVICES).map(|i| format!("SIM{i:09}")).collect(),
+        })
+        .await
+        .context("the disassociate call")?;
+    let want = truth.assignments.len() - REPAIR_APPS * REPAIR_DEVICES;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let truth = loop {
+        let t = world.truth().await?;
+        if t.assignments.len() == want {
+            break t;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the disassociate did not complete"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    world.clear_requests().await?;
+    let mut child = VppChild::spawn(
+        &["--config", config_arg, "sync", "--location", LOCATION],
+        &dir.join("repair.log"),
+    )?;
+    let status = loop {
+        if let Some(status) = child.try_exit()? {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    anyhow::ensure!(
+        status.success(),
+        "{}",
+        child.failure(&format!("exited with {status}"))
+    );
+    let calls = world.requests().await?.len();
+    let exact = compare(js, LOCATION, &truth, config.sync.users_active_only)
+        .await?
+        .matches();
+    Ok((calls, exact))
 }
