@@ -101,25 +101,12 @@ pub async fn run() -> anyhow::Result<ConvergeResults> {
         dir,
         ..
     } = Scenario::start(seed, RATE, |_| {}).await?;
-    let truth = world.truth().await?;
-    let mut apps: Vec<_> = truth
-        .assets
-        .iter()
-        .filter(|a| a.device_assignable)
-        .map(|a| (a.adam_id.0.clone(), a.pricing_param.clone()))
-        .collect();
-    apps.sort();
-    anyhow::ensure!(
-        apps.len() >= APPS,
-        "the simulator seeded only {} Apps",
-        apps.len()
-    );
-    apps.truncate(APPS);
+    let apps = world.apps(APPS).await?;
     let mut text = String::with_capacity(APPS * DEVICES * 90);
-    for (adam_id, pricing) in &apps {
+    for app in &apps {
         for i in 1..=DEVICES {
             let line = serde_json::json!({
-                "adamId": adam_id, "pricingParam": pricing, "serialNumber": format!("SIM{i:09}"),
+                "adamId": app.adam_id.0, "pricingParam": app.pricing_param, "serialNumber": format!("SIM{i:09}"),
             });
             text.push_str(&line.to_string());
             text.push('\n');

@@ -28,14 +28,13 @@ use serde::Serialize;
 
 use super::child::{VppChild, poll_until};
 use super::load::run_fixed;
+use super::scenario::{first_full_sync, serve_ready};
 use super::setup::{BenchLocation, base_config, free_addr, write_config};
 use super::stats::percentile_ms;
 use super::world::World;
 use apple_vpp::AppleClient;
 use apple_vpp::token::ContentToken;
 use apple_vpp::types::{Asset, ClientConfigRequest, ManageAssetsRequest, MdmInfo};
-use vppbridge::view::View;
-use vppbridge::view::state::SyncState;
 use vppbridge_sim::{SeedSpec, SimConfig};
 use vppbridge_testkit::natsproc::NatsServer;
 
@@ -167,24 +166,7 @@ async fn one_window(window_ms: u64) -> anyhow::Result<LatencyRun> {
         secret: secret.clone(),
     };
     let config_path = write_config(dir.path(), config.clone(), &[location])?;
-    let config_arg = config_path.to_string_lossy().into_owned();
-    let mut serve = VppChild::spawn(
-        &["--config", &config_arg, "serve"],
-        &dir.path().join("serve.log"),
-    )?;
-    let http = reqwest::Client::new();
-    let ready_url = format!("http://{listen}/readyz");
-    poll_until(
-        &mut serve,
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        "readiness",
-        || {
-            let (http, url) = (http.clone(), ready_url.clone());
-            async move { (http.get(url).send().await.ok()?.status() == 200).then_some(()) }
-        },
-    )
-    .await?;
+    let mut serve = serve_ready(&config_path, dir.path(), listen).await?;
 
     // The MDM's side, with a budget of its own so it never slows vppbridge's.
     let token = ContentToken::parse(&world.token_text).context("the simulator's token")?;
@@ -206,35 +188,8 @@ async fn one_window(window_ms: u64) -> anyhow::Result<LatencyRun> {
         .context("recording the MDM with the simulator")?;
     let client = async_nats::connect(nats.url()).await?;
     let js = jetstream::new(client.clone());
-    let view = View::open(&js).await?;
-    let sync_key = format!("{LOCATION}.sync");
-    poll_until(
-        &mut serve,
-        Duration::from_secs(60),
-        Duration::from_millis(50),
-        "the first full sync",
-        || {
-            let (view, key) = (&view, &sync_key);
-            async move {
-                let s: SyncState = view.state(key).await.ok().flatten()?;
-                s.last_full_sync.map(|_| ())
-            }
-        },
-    )
-    .await?;
-    let truth = world.truth().await?;
-    let mut apps: Vec<Asset> = truth
-        .assets
-        .iter()
-        .filter(|a| a.device_assignable)
-        .map(|a| Asset {
-            adam_id: a.adam_id.clone(),
-            pricing_param: a.pricing_param.clone(),
-        })
-        .collect();
-    apps.sort();
-    anyhow::ensure!(apps.len() >= ASSETS, "the simulator seeded too few Apps");
-    apps.truncate(ASSETS);
+    first_full_sync(&mut serve, &js).await?;
+    let apps = world.apps(ASSETS).await?;
 
     let times: Shared = Arc::default();
     let mut changes = client

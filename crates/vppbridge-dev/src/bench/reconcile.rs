@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::child::peak_rss_bytes;
 use super::scenario::{LOCATION, POLL, Scenario};
 use super::world::{compare, rate_limited};
-use apple_vpp::types::{Asset, ManageAssetsRequest};
+use apple_vpp::types::ManageAssetsRequest;
 use vppbridge_sim::SeedSpec;
 /// Assets associated in the scenario.
 pub const ASSETS: usize = 25;
@@ -89,23 +89,7 @@ pub async fn run() -> anyhow::Result<ReconcileResults> {
         ..
     } = Scenario::start(seed, RATE, |_| {}).await?;
 
-    let truth = world.truth().await?;
-    let mut apps: Vec<Asset> = truth
-        .assets
-        .iter()
-        .filter(|a| a.device_assignable)
-        .map(|a| Asset {
-            adam_id: a.adam_id.clone(),
-            pricing_param: a.pricing_param.clone(),
-        })
-        .collect();
-    apps.sort();
-    anyhow::ensure!(
-        apps.len() >= ASSETS,
-        "the simulator seeded only {} Apps",
-        apps.len()
-    );
-    apps.truncate(ASSETS);
+    let apps = world.apps(ASSETS).await?;
     let before = world.deliveries().await?.len();
     let associated_at = world.now_ms();
     apple

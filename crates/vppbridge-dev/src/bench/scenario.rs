@@ -2,6 +2,7 @@
 //! simulator at Apple's rate, `vppbridge serve` (receiver and worker) as a child process, the
 //! receiver registered with the simulator as an MDM would, and the first full sync done.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -80,24 +81,7 @@ impl Scenario {
             secret: secret.clone(),
         };
         let config_path = write_config(dir.path(), config.clone(), &[location])?;
-        let config_arg = config_path.to_string_lossy().into_owned();
-        let mut serve = VppChild::spawn(
-            &["--config", &config_arg, "serve"],
-            &dir.path().join("serve.log"),
-        )?;
-        let http = reqwest::Client::new();
-        let ready_url = format!("http://{listen}/readyz");
-        poll_until(
-            &mut serve,
-            Duration::from_secs(30),
-            Duration::from_millis(50),
-            "readiness",
-            || {
-                let (http, url) = (http.clone(), ready_url.clone());
-                async move { (http.get(url).send().await.ok()?.status() == 200).then_some(()) }
-            },
-        )
-        .await?;
+        let mut serve = serve_ready(&config_path, dir.path(), listen).await?;
 
         // The MDM's side: register the receiver.
         let token = ContentToken::parse(&world.token_text).context("the simulator's token")?;
@@ -121,22 +105,7 @@ impl Scenario {
             .await
             .context("registering the receiver with the simulator")?;
         let js = jetstream::new(async_nats::connect(nats.url()).await?);
-        let view = View::open(&js).await?;
-        let sync_key = format!("{LOCATION}.sync");
-        poll_until(
-            &mut serve,
-            Duration::from_secs(60),
-            POLL,
-            "the first full sync",
-            || {
-                let (view, key) = (&view, &sync_key);
-                async move {
-                    let s: SyncState = view.state(key).await.ok().flatten()?;
-                    s.last_full_sync.map(|_| ())
-                }
-            },
-        )
-        .await?;
+        first_full_sync(&mut serve, &js).await?;
         let calls_before = world.requests().await?;
         world.clear_requests().await?;
         Ok(Scenario {
@@ -151,4 +120,55 @@ impl Scenario {
             dir,
         })
     }
+}
+
+/// Starts `vppbridge serve` with the configuration at `config_path` (its log in `dir`) and
+/// waits until `/readyz` on `listen` answers 200.
+///
+/// # Errors
+/// When it cannot start or is not ready within 30 s.
+pub async fn serve_ready(
+    config_path: &std::path::Path,
+    dir: &std::path::Path,
+    listen: SocketAddr,
+) -> anyhow::Result<VppChild> {
+    let config_arg = config_path.to_string_lossy().into_owned();
+    let mut serve = VppChild::spawn(&["--config", &config_arg, "serve"], &dir.join("serve.log"))?;
+    let http = reqwest::Client::new();
+    let ready_url = format!("http://{listen}/readyz");
+    poll_until(
+        &mut serve,
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        "readiness",
+        || {
+            let (http, url) = (http.clone(), ready_url.clone());
+            async move { (http.get(url).send().await.ok()?.status() == 200).then_some(()) }
+        },
+    )
+    .await?;
+    Ok(serve)
+}
+
+/// Waits until `serve`'s first full sync of [`LOCATION`] is recorded in the view.
+///
+/// # Errors
+/// When `serve` exits first or the sync does not end within a minute.
+pub async fn first_full_sync(serve: &mut VppChild, js: &jetstream::Context) -> anyhow::Result<()> {
+    let view = View::open(js).await?;
+    let sync_key = format!("{LOCATION}.sync");
+    poll_until(
+        serve,
+        Duration::from_secs(60),
+        POLL,
+        "the first full sync",
+        || {
+            let (view, key) = (&view, &sync_key);
+            async move {
+                let s: SyncState = view.state(key).await.ok().flatten()?;
+                s.last_full_sync.map(|_| ())
+            }
+        },
+    )
+    .await
 }

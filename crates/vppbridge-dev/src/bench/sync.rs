@@ -20,7 +20,7 @@ use super::setup::{BenchLocation, base_config, free_addr, write_config};
 use super::world::{World, compare, rate_limited};
 use apple_vpp::AppleClient;
 use apple_vpp::token::ContentToken;
-use apple_vpp::types::{Asset, ManageAssetsRequest};
+use apple_vpp::types::ManageAssetsRequest;
 use vppbridge_sim::{SeedSpec, SimConfig};
 use vppbridge_testkit::natsproc::NatsServer;
 
@@ -209,17 +209,7 @@ async fn repair(
     let token = ContentToken::parse(&world.token_text).context("the simulator's token")?;
     let apple = AppleClient::new(&config.apple.client_settings(), token, None)?;
     let truth = world.truth().await?;
-    let mut apps: Vec<Asset> = truth
-        .assets
-        .iter()
-        .filter(|a| a.device_assignable)
-        .map(|a| Asset {
-            adam_id: a.adam_id.clone(),
-            pricing_param: a.pricing_param.clone(),
-        })
-        .collect();
-    apps.sort();
-    apps.truncate(REPAIR_APPS);
+    let apps = world.apps(REPAIR_APPS).await?;
     apple
         .disassociate(&ManageAssetsRequest {
             assets: apps,

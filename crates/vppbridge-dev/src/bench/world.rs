@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use async_nats::jetstream;
 use serde::Deserialize;
 
+use apple_vpp::types::Asset;
 use vppbridge_sim::{SimConfig, SimHandle, Simulator};
 use vppbridge_testkit::truth::{self, Comparison, SimState};
 
@@ -126,6 +127,31 @@ impl World {
     /// When the admin API fails.
     pub async fn deliveries(&self) -> anyhow::Result<Vec<Delivery>> {
         self.admin_get("notifications").await
+    }
+
+    /// The first `n` device-assignable assets (Apps) of the location, in order.
+    ///
+    /// # Errors
+    /// When the admin API fails or fewer than `n` Apps are seeded.
+    pub async fn apps(&self, n: usize) -> anyhow::Result<Vec<Asset>> {
+        let truth = self.truth().await?;
+        let mut apps: Vec<Asset> = truth
+            .assets
+            .iter()
+            .filter(|a| a.device_assignable)
+            .map(|a| Asset {
+                adam_id: a.adam_id.clone(),
+                pricing_param: a.pricing_param.clone(),
+            })
+            .collect();
+        apps.sort();
+        anyhow::ensure!(
+            apps.len() >= n,
+            "the simulator seeded only {} Apps, {n} wanted",
+            apps.len()
+        );
+        apps.truncate(n);
+        Ok(apps)
     }
 
     /// Milliseconds since the simulator started, on its logs' clock.
