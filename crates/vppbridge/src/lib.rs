@@ -33,9 +33,9 @@
 //! Beside them: [`config`] (the TOML file), [`token`] (content tokens), [`secret`] (notification
 //! secrets), [`nats`] (connection and stream/bucket set-up), [`register`] (Client Config
 //! registration), [`metrics`], [`events`] (the public event contract), [`status`] (`vppbridge
-//! status`), [`app`] (the `serve` process), and [`cli`], which wires them together. Apple's client and wire types are the
-//! `apple-vpp` and `apple-vpp-types` crates; the simulator, the demo and the benchmarks live in
-//! `vppbridge-sim` and `vppbridge-dev`.
+//! status`), [`app`] (the `serve` process), and [`cli`], which wires them together. Apple's client
+//! and wire types are the `apple-vpp` and `apple-vpp-types` crates; the simulator, the demo and the
+//! benchmarks live in `vppbridge-sim` and `vppbridge-dev`.
 //!
 //! Dependencies between modules go one way (no cycles): `worker` → `intents` → `verify` →
 //! `location`; `status` → `intents`, `ownership`, `view`;

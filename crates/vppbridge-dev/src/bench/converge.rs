@@ -3,12 +3,12 @@
 //! process, production `[intents]` defaults) against the simulator at Apple's 15 requests/s;
 //! the simulator posts the outcome notifications (pieces of 100 assignments) to the receiver.
 //!
-//! Measured: the associate requests sent against the minimum Apple's limits allow
-//! (⌈Apps / maxAssets⌉ × ⌈devices / maxSerialNumbers⌉); the time from the `assign` command to
-//! the last intent `applied` (polled on the `VPP_INTENTS` stream's message count, then on the
-//! intent records, which are written once their events are stored) against the rate-limit floor, (Apple calls made) / rate; the 9646
-//! answers; serve's peak resident memory; and the time until the view equals Apple's truth
-//! (polled every [`VIEW_POLL`]).
+//! Measured: the associate requests sent against the minimum Apple's limits allow (⌈Apps /
+//! maxAssets⌉ × ⌈devices / maxSerialNumbers⌉); the time from the `assign` command to the last
+//! intent `applied` (polled on the `VPP_INTENTS` stream's message count, then on the intent
+//! records, which are written once their events are stored) against the rate-limit floor, (Apple
+//! calls made) / rate; the 9646 answers; serve's peak resident memory; and the time until the view
+//! equals Apple's truth (polled every [`VIEW_POLL`]).
 
 use std::time::{Duration, Instant};
 
@@ -106,7 +106,9 @@ pub async fn run() -> anyhow::Result<ConvergeResults> {
     for app in &apps {
         for i in 1..=DEVICES {
             let line = serde_json::json!({
-                "adamId": app.adam_id.0, "pricingParam": app.pricing_param, "serialNumber": format!("SIM{i:09}"),
+                "adamId": app.adam_id.0,
+                "pricingParam": app.pricing_param,
+                "serialNumber": format!("SIM{i:09}"),
             });
             text.push_str(&line.to_string());
             text.push('\n');

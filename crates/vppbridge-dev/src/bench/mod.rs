@@ -1,5 +1,6 @@
-//! `vppbridge-dev bench`: the benchmarks of the project's claims (ingestion, reconciliation,
-//! sync, end-to-end latency, convergence of desired licenses), each printed as a table and all written as one JSON document.
+//! `vppbridge-dev bench`: the benchmarks of the project's claims (ingestion, reconciliation, sync,
+//! end-to-end latency, convergence of desired licenses), each printed as a table and all written as
+//! one JSON document.
 //!
 //! The process under test always runs as its own child process (`vppbridge serve`, `vppbridge
 //! sync`) of the production binary built beside this one, so its CPU and memory are its own; nats-server is a

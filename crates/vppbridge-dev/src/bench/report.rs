@@ -280,7 +280,8 @@ pub fn converge_table(r: &ConvergeResults) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nConvergence ({} desired pairs declared with `vppbridge assign`, Apple at 15 requests/s)\n",
+        "\nConvergence ({} desired pairs declared with `vppbridge assign`, \
+         Apple at 15 requests/s)\n",
         r.pairs
     );
     let _ = writeln!(out, "| measure | value | goal |");
