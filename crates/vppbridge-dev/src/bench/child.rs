@@ -83,6 +83,14 @@ impl VppChild {
         Ok(self.child.try_wait()?)
     }
 
+    /// Waits for the child to exit.
+    ///
+    /// # Errors
+    /// When the status cannot be read.
+    pub async fn wait(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        Ok(self.child.wait().await?)
+    }
+
     /// An error naming the child, its exit and the end of its log.
     pub fn failure(&self, what: &str) -> anyhow::Error {
         anyhow::anyhow!(

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::child::{VppChild, peak_rss_bytes, vppbridge_exe};
+use super::child::{VppChild, peak_rss_bytes};
 use super::scenario::{LOCATION, Scenario};
 use super::world::{compare, rate_limited};
 use apple_vpp::Limits;
@@ -100,7 +100,7 @@ pub async fn run() -> anyhow::Result<ConvergeResults> {
         js,
         dir,
         ..
-    } = Scenario::start(seed, RATE, |_| {}).await?;
+    } = Scenario::start(seed, RATE).await?;
     let apps = world.apps(APPS).await?;
     let mut text = String::with_capacity(APPS * DEVICES * 90);
     for app in &apps {
@@ -119,19 +119,24 @@ pub async fn run() -> anyhow::Result<ConvergeResults> {
     let pairs = APPS * DEVICES;
 
     let started = Instant::now();
-    let out = tokio::process::Command::new(vppbridge_exe()?)
-        .arg("--config")
-        .arg(&config_path)
-        .args(["assign", "--location", LOCATION, "--file"])
-        .arg(&file)
-        .output()
-        .await
-        .context("cannot run vppbridge assign")?;
+    let (config_arg, file_arg) = (config_path.to_string_lossy(), file.to_string_lossy());
+    let mut assign = VppChild::spawn(
+        &[
+            "--config",
+            &config_arg,
+            "assign",
+            "--location",
+            LOCATION,
+            "--file",
+            &file_arg,
+        ],
+        &dir.path().join("assign.log"),
+    )?;
+    let status = assign.wait().await?;
     anyhow::ensure!(
-        out.status.success(),
-        "vppbridge assign failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        status.success(),
+        "{}",
+        assign.failure(&format!("exited with {status}"))
     );
     let assign_seconds = started.elapsed().as_secs_f64();
 

@@ -18,6 +18,7 @@ use super::scenario::{LOCATION, POLL, Scenario};
 use super::world::{compare, rate_limited};
 use apple_vpp::types::ManageAssetsRequest;
 use vppbridge_sim::SeedSpec;
+
 /// Assets associated in the scenario.
 pub const ASSETS: usize = 25;
 /// Devices each asset is associated with.
@@ -87,7 +88,7 @@ pub async fn run() -> anyhow::Result<ReconcileResults> {
         calls_before: sync_log,
         dir: _dir,
         ..
-    } = Scenario::start(seed, RATE, |_| {}).await?;
+    } = Scenario::start(seed, RATE).await?;
 
     let apps = world.apps(ASSETS).await?;
     let before = world.deliveries().await?.len();

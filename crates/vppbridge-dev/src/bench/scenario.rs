@@ -49,17 +49,13 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Starts everything with the simulator seeded by `seed` at `rate` requests/s; `tweak`
-    /// changes the production defaults of `serve`'s configuration. Returns once the first full
-    /// sync is recorded, with the simulator's request log cleared.
+    /// Starts everything with the simulator seeded by `seed` at `rate` requests/s and `serve`
+    /// on the production defaults. Returns once the first full sync is recorded, with the
+    /// simulator's request log cleared.
     ///
     /// # Errors
     /// When a part cannot start or the first sync does not end within a minute.
-    pub async fn start(
-        seed: SeedSpec,
-        rate: u32,
-        tweak: impl FnOnce(&mut Config),
-    ) -> anyhow::Result<Self> {
+    pub async fn start(seed: SeedSpec, rate: u32) -> anyhow::Result<Self> {
         let nats = NatsServer::start().await?;
         let world = World::start(SimConfig {
             allow_http_notifications: true,
@@ -74,7 +70,6 @@ impl Scenario {
         let mut config = base_config(&nats.url(), listen);
         config.apple.base_url = world.sim.base_url();
         config.apple.max_requests_per_second = rate;
-        tweak(&mut config);
         let location = BenchLocation {
             id: LOCATION.to_owned(),
             token_text: world.token_text.clone(),

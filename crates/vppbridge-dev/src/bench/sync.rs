@@ -156,7 +156,15 @@ pub async fn run() -> anyhow::Result<SyncResults> {
         .await?
         .matches();
     let peak_rss_mib = peak as f64 / 1048576.0;
-    let repair = repair(&world, &js, &config, &config_arg, dir.path()).await?;
+    let repair = repair(
+        &world,
+        truth.assignments.len(),
+        &js,
+        &config,
+        &config_arg,
+        dir.path(),
+    )
+    .await?;
     let factor = if floor_seconds > 0.0 {
         seconds / floor_seconds
     } else {
@@ -197,10 +205,11 @@ const REPAIR_DEVICES: usize = 100;
 /// Disassociates [`REPAIR_APPS`] × [`REPAIR_DEVICES`] with the bench's own client (no
 /// notification URL is registered, so nothing tells vppbridge), then runs `vppbridge sync
 /// --location bench` (incremental, from documented data only: `assignedCount` against the view
-/// and a re-read of the assets that differ). Returns its Apple calls and whether the view then
-/// equals the truth.
+/// and a re-read of the assets that differ). `assignments` is what Apple holds before. Returns
+/// its Apple calls and whether the view then equals the truth.
 async fn repair(
     world: &World,
+    assignments: usize,
     js: &async_nats::jetstream::Context,
     config: &vppbridge::config::Config,
     config_arg: &str,
@@ -208,7 +217,6 @@ async fn repair(
 ) -> anyhow::Result<(usize, bool)> {
     let token = ContentToken::parse(&world.token_text).context("the simulator's token")?;
     let apple = AppleClient::new(&config.apple.client_settings(), token, None)?;
-    let truth = world.truth().await?;
     let apps = world.apps(REPAIR_APPS).await?;
     apple
         .disassociate(&ManageAssetsRequest {
@@ -218,7 +226,7 @@ async fn repair(
         })
         .await
         .context("the disassociate call")?;
-    let want = truth.assignments.len() - REPAIR_APPS * REPAIR_DEVICES;
+    let want = assignments - REPAIR_APPS * REPAIR_DEVICES;
     let deadline = Instant::now() + Duration::from_secs(60);
     let truth = loop {
         let t = world.truth().await?;
@@ -236,12 +244,7 @@ async fn repair(
         &["--config", config_arg, "sync", "--location", LOCATION],
         &dir.join("repair.log"),
     )?;
-    let status = loop {
-        if let Some(status) = child.try_exit()? {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = child.wait().await?;
     anyhow::ensure!(
         status.success(),
         "{}",
