@@ -83,12 +83,19 @@ impl VppChild {
         Ok(self.child.try_wait()?)
     }
 
-    /// Waits for the child to exit.
+    /// Waits for a one-off command to exit.
     ///
     /// # Errors
-    /// When the status cannot be read.
-    pub async fn wait(&mut self) -> anyhow::Result<std::process::ExitStatus> {
-        Ok(self.child.wait().await?)
+    /// When it exits unsuccessfully (with the end of its log, see [`Self::failure`]) or its
+    /// status cannot be read.
+    pub async fn succeed(mut self) -> anyhow::Result<()> {
+        let status = self.child.wait().await?;
+        anyhow::ensure!(
+            status.success(),
+            "{}",
+            self.failure(&format!("exited with {status}"))
+        );
+        Ok(())
     }
 
     /// An error naming the child, its exit and the end of its log.

@@ -120,7 +120,7 @@ pub async fn run() -> anyhow::Result<ConvergeResults> {
 
     let started = Instant::now();
     let (config_arg, file_arg) = (config_path.to_string_lossy(), file.to_string_lossy());
-    let mut assign = VppChild::spawn(
+    let assign = VppChild::spawn(
         &[
             "--config",
             &config_arg,
@@ -132,12 +132,7 @@ pub async fn run() -> anyhow::Result<ConvergeResults> {
         ],
         &dir.path().join("assign.log"),
     )?;
-    let status = assign.wait().await?;
-    anyhow::ensure!(
-        status.success(),
-        "{}",
-        assign.failure(&format!("exited with {status}"))
-    );
+    assign.succeed().await?;
     let assign_seconds = started.elapsed().as_secs_f64();
 
     let mut stream = js

@@ -240,16 +240,11 @@ async fn repair(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     world.clear_requests().await?;
-    let mut child = VppChild::spawn(
+    let child = VppChild::spawn(
         &["--config", config_arg, "sync", "--location", LOCATION],
         &dir.join("repair.log"),
     )?;
-    let status = child.wait().await?;
-    anyhow::ensure!(
-        status.success(),
-        "{}",
-        child.failure(&format!("exited with {status}"))
-    );
+    child.succeed().await?;
     let calls = world.requests().await?.len();
     let exact = compare(js, LOCATION, &truth, config.sync.users_active_only)
         .await?
